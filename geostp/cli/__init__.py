@@ -1,0 +1,1 @@
+"""Command-line interface: `geostp data|models|train|forecast|evaluate|plot`."""

@@ -1,0 +1,229 @@
+"""The one analysis-ready store layout shared by every dataset: write it atomically, open it checked.
+
+Layout (``geostp_format = "geostp-store"``, version 1; Zarr format 2, consolidated metadata):
+
+* dims ``time`` then ``lat, lon`` (ascending degrees; ``grid_kind = "latlon"``) or ``y, x``
+  (pixels; ``grid_kind = "image"``).
+* coords ``time`` (datetime64 for weather and traffic; an int64 frame counter for video),
+  ``split(time)`` (``train``/``valid``/``test``) and ``segment(time)`` (int32: consecutive frames
+  share a segment iff they are one time step apart in the same split; windows never cross one).
+* one data variable per short name (``t850``, ``inflow``, ``frames``), dims ``(time, <grid>)``,
+  CF attributes (``units``, ``long_name``, ``standard_name``) and the train-split statistics
+  (``norm_kind``, ``norm_offset``, ``norm_scale``: normalised = (x - offset) / scale; ``stats_*``).
+* global attrs: ``catalog``, ``variables`` (channel order), ``time_step`` (pandas offset such as
+  ``"6h"``, or ``"1"`` for frames), ``splits``, ``default_t_in``/``default_t_out``, ``provenance``
+  (JSON) and, written last, ``geostp_complete = True``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from geostp.errors import StoreError, UnknownNameError
+from geostp.io import atomic_dir
+
+FORMAT = "geostp-store"
+FORMAT_VERSION = 1
+GRID_DIMS = {"latlon": ("lat", "lon"), "image": ("y", "x")}
+NORM_KINDS = ("zscore", "minmax", "fixed")
+
+
+def segments_from_time(time: np.ndarray, split: np.ndarray, step: Any) -> np.ndarray:
+    """Segment ids: a new segment starts wherever the time step differs from `step` or the split changes."""
+    time = np.asarray(time)
+    n = len(time)
+    if n == 0:
+        return np.zeros(0, np.int32)
+    if np.issubdtype(time.dtype, np.datetime64):
+        diffs = np.diff(time.astype("datetime64[ns]")).astype(np.int64)
+        expected = pd.Timedelta(step).value
+    else:
+        diffs = np.diff(time.astype(np.int64))
+        expected = int(step)
+    breaks = (diffs != expected) | (np.asarray(split)[1:] != np.asarray(split)[:-1])
+    return np.concatenate([[0], np.cumsum(breaks)]).astype(np.int32)
+
+
+def compute_stats(
+    ds: xr.Dataset, variables: Sequence[str], kind: str, fixed: Mapping[str, tuple[float, float]] | None = None
+) -> dict[str, dict[str, float]]:
+    """Per-variable statistics over the train split only (dask-reduced, never loading the archive).
+
+    Returns attrs per variable: norm_kind/offset/scale plus stats_mean/std/min/max/count.
+    """
+    import dask
+
+    if kind not in NORM_KINDS:
+        raise StoreError(f"unknown normalisation kind {kind!r}; known: {', '.join(NORM_KINDS)}")
+    train = ds.isel(time=np.flatnonzero(ds["split"].values == "train"))
+    if train.sizes["time"] == 0:
+        raise StoreError("the train split is empty: statistics are computed on the train split only")
+    lazy = {}
+    for v in variables:
+        a = train[v].astype("float64")
+        lazy[v] = (a.mean(), a.std(), a.min(), a.max(), a.count())
+    (computed,) = dask.compute(lazy)
+    out = {}
+    for v, (mean, std, vmin, vmax, count) in computed.items():
+        mean, std, vmin, vmax = (float(x) for x in (mean, std, vmin, vmax))
+        if kind == "zscore":
+            offset, scale = mean, std
+        elif kind == "minmax":
+            offset, scale = vmin, vmax - vmin
+        else:
+            offset, scale = (fixed or {}).get(v, (0.0, 1.0))
+        if not np.isfinite(scale) or scale <= 0:
+            scale = 1.0
+        out[v] = {
+            "norm_kind": kind, "norm_offset": float(offset), "norm_scale": float(scale),
+            "stats_mean": mean, "stats_std": std, "stats_min": vmin, "stats_max": vmax,
+            "stats_count": int(count),
+        }
+    return out
+
+
+def write_store(
+    ds: xr.Dataset,
+    path: str | Path,
+    *,
+    catalog: str,
+    time_step: str,
+    norm_kind: str,
+    default_t_in: int,
+    default_t_out: int,
+    splits: Mapping[str, str] | None = None,
+    provenance: Mapping[str, Any] | None = None,
+    fixed_norm: Mapping[str, tuple[float, float]] | None = None,
+    time_chunk: int | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+    extra_attrs: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write `ds` (data vars on (time, grid), coords time and split) as a complete, checked store.
+
+    Adds `segment`, train-split statistics and global attributes; builds under a temporary name and
+    renames into place, so an existing store at `path` survives until the new one is complete.
+    """
+    path = Path(path)
+    grid_kind = "latlon" if {"lat", "lon"} <= set(ds.dims) else "image"
+    gdims = GRID_DIMS[grid_kind]
+    if "split" not in ds.coords:
+        raise StoreError("write_store needs a `split` coordinate along time")
+    variables = [v for v in ds.data_vars if ds[v].dims == ("time", *gdims)]
+    if not variables:
+        raise StoreError(f"no data variable with dims (time, {', '.join(gdims)}) to write")
+    step = time_step if grid_kind == "latlon" or np.issubdtype(ds["time"].dtype, np.datetime64) else int(time_step)
+    seg = segments_from_time(ds["time"].values, ds["split"].values, step)
+    ds = ds.assign_coords(segment=("time", seg))
+    stats = compute_stats(ds, variables, norm_kind, fixed_norm)
+    for v in variables:
+        ds[v].attrs.update(stats[v])
+    if time_chunk is None:  # ~1-4 MB chunks: contiguous blocks of frames for fast windows in time
+        frame_bytes = int(np.prod([ds.sizes[d] for d in gdims])) * ds[variables[0]].dtype.itemsize
+        time_chunk = int(max(8, min(512, 2**21 // max(frame_bytes, 1))))
+    ds = ds.chunk({"time": time_chunk, **{d: -1 for d in gdims}})
+    for name in list(ds.variables):
+        ds[name].encoding = {}
+    ds["split"] = ds["split"].astype("<U5")
+    ds.attrs.update(
+        {
+            "geostp_format": FORMAT,
+            "geostp_format_version": FORMAT_VERSION,
+            "catalog": catalog,
+            "grid_kind": grid_kind,
+            "variables": variables,
+            "time_step": str(time_step),
+            "splits": json.dumps(dict(splits or {})),
+            "default_t_in": int(default_t_in),
+            "default_t_out": int(default_t_out),
+            "provenance": json.dumps(dict(provenance or {}), default=str),
+            **dict(extra_attrs or {}),
+        }
+    )
+    ds.attrs.pop("geostp_complete", None)
+    with atomic_dir(path, overwrite=overwrite) as tmp:
+        delayed = ds.to_zarr(tmp, mode="w", zarr_format=2, consolidated=True, compute=False)
+        if progress:
+            from tqdm.dask import TqdmCallback
+
+            with TqdmCallback(desc=f"writing {path.name}", leave=False):
+                delayed.compute()
+        else:
+            delayed.compute()
+        _mark_complete(tmp)
+    return path
+
+
+def _mark_complete(path: Path) -> None:
+    """Set the completion flag last, then re-consolidate metadata."""
+    import zarr
+
+    group = zarr.open_group(str(path), mode="r+", zarr_format=2)
+    group.attrs["geostp_complete"] = True
+    zarr.consolidate_metadata(str(path), zarr_format=2)
+
+
+def open_store(path: str | Path, check_chunks: bool = True) -> xr.Dataset:
+    """Open a geostp store lazily, refusing half-written, corrupt or foreign stores with the reason."""
+    import zarr
+
+    spath = str(path)
+    is_url = "://" in spath
+    if not is_url and not Path(spath).exists():
+        raise StoreError(f"no store at {spath}; build one with `geostp data prepare ...` or `geostp data sample`")
+    try:
+        ds = xr.open_zarr(spath, consolidated=True, zarr_format=2)
+    except Exception as exc:  # noqa: BLE001 - any failure to open means unusable
+        raise StoreError(
+            f"{spath} is not a readable geostp store ({type(exc).__name__}: {exc}); "
+            "it may be half-written or not a Zarr store: rebuild it with `geostp data prepare ... --overwrite`"
+        ) from None
+    if ds.attrs.get("geostp_format") != FORMAT:
+        raise StoreError(f"{spath} is a Zarr store but not a geostp store (no geostp_format attribute)")
+    if ds.attrs.get("geostp_format_version") != FORMAT_VERSION:
+        raise StoreError(
+            f"{spath} has store format version {ds.attrs.get('geostp_format_version')}, this geostp reads "
+            f"{FORMAT_VERSION}: rebuild it with this version's `geostp data prepare`"
+        )
+    if not ds.attrs.get("geostp_complete"):
+        raise StoreError(f"{spath} is half-written (no completion flag): rebuild it with --overwrite")
+    if check_chunks:
+        group = zarr.open_group(spath, mode="r", zarr_format=2, use_consolidated=True)
+        for v in [*ds.attrs["variables"], "time", "split", "segment"]:
+            arr = group[v]
+            if arr.nchunks_initialized != arr.nchunks:
+                raise StoreError(
+                    f"{spath} is corrupt: variable {v!r} has {arr.nchunks_initialized} of {arr.nchunks} "
+                    "chunks on disk; rebuild it with `geostp data prepare ... --overwrite`"
+                )
+    return ds
+
+
+def store_variables(ds: xr.Dataset) -> list[str]:
+    """Channel order of a store."""
+    return list(ds.attrs["variables"])
+
+
+def select_variables(ds: xr.Dataset, names: Sequence[str] | None) -> list[str]:
+    """Check requested short names against the store; unknown ones list the known."""
+    known = store_variables(ds)
+    if names is None:
+        return known
+    for n in names:
+        if n not in known:
+            raise UnknownNameError("variable", n, known, where="the store")
+    return list(names)
+
+
+def split_names(ds: xr.Dataset) -> list[str]:
+    """Split labels present in the store, in train/valid/test order."""
+    present = set(np.unique(ds["split"].values).tolist())
+    order = ["train", "valid", "test"]
+    return [s for s in order if s in present] + sorted(present - set(order))

@@ -1,0 +1,49 @@
+"""Error types of geostp; every message names the problem and the way out."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class GeostpError(Exception):
+    """Base class of every error geostp raises on user input."""
+
+
+class UnknownNameError(GeostpError, KeyError):
+    """A name (model, catalog, variable, preset, config key) that is not known."""
+
+    def __init__(self, kind: str, name: str, known: Iterable[str], where: str = "") -> None:
+        known = sorted(known)
+        close = difflib.get_close_matches(str(name), known, n=3)
+        hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
+        loc = f" in {where}" if where else ""
+        self.name, self.known = name, known
+        super().__init__(f"unknown {kind} {name!r}{loc}; known: {', '.join(known) or '(none)'}{hint}")
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return self.args[0]
+
+
+class DataError(GeostpError):
+    """Source data that is missing, inconsistent, or contains what we cannot use."""
+
+
+class StoreError(GeostpError):
+    """An analysis-ready store that is missing, half-written, corrupt or of another version."""
+
+
+class ConfigError(GeostpError, ValueError):
+    """A configuration that does not validate."""
+
+
+class ShapeError(GeostpError, ValueError):
+    """A tensor shape, grid or sequence length a component cannot take."""
+
+
+def missing_extra(package: str, extra: str) -> GeostpError:
+    """Error for an optional dependency that is not installed, with the install command."""
+    return GeostpError(
+        f"{package} is needed for this and is not installed; install it with "
+        f"`pip install 'geostp[{extra}]'` (or `pip install {package}`)"
+    )

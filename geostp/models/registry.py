@@ -1,0 +1,89 @@
+"""Model registry: `create(name, preset, **overrides)` builds a model from its typed config and presets."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from torch import nn
+
+from geostp.config import from_dict
+from geostp.errors import ConfigError, UnknownNameError
+from geostp.registry import Registry
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """A registered model: builder, config class, presets and published parameter counts."""
+
+    name: str
+    build: Callable[[Any], nn.Module]
+    config_cls: type
+    presets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    published_params: Mapping[str, float] = field(default_factory=dict)  # preset -> parameter count
+    published_source: Mapping[str, str] = field(default_factory=dict)  # preset -> where the count comes from
+
+
+MODELS: Registry[ModelEntry] = Registry("model")
+
+
+def register_model(
+    name: str,
+    config: type,
+    presets: Mapping[str, Mapping[str, Any]] | None = None,
+    published_params: Mapping[str, float] | None = None,
+    published_source: Mapping[str, str] | None = None,
+) -> Callable[[Callable[[Any], nn.Module]], Callable[[Any], nn.Module]]:
+    """Decorator registering a builder `fn(config) -> nn.Module` with its config dataclass and presets."""
+
+    def deco(fn: Callable[[Any], nn.Module]) -> Callable[[Any], nn.Module]:
+        MODELS.add(name, ModelEntry(name, fn, config, dict(presets or {}), dict(published_params or {}),
+                                    dict(published_source or {})))
+        return fn
+
+    return deco
+
+
+def _load_all() -> None:
+    """Import the model modules so their decorators register them."""
+    import geostp.models.zoo  # noqa: F401
+
+
+def list_models() -> list[str]:
+    """Names of all registered models."""
+    _load_all()
+    return MODELS.names()
+
+
+def list_presets(name: str) -> list[str]:
+    """Preset names of one model."""
+    _load_all()
+    return sorted(MODELS.get(name).presets)
+
+
+def model_config(name: str, preset: str | None = None, **overrides: Any) -> Any:
+    """The validated config a `create` call would use (preset values, then non-None overrides)."""
+    _load_all()
+    entry = MODELS.get(name)
+    values: dict[str, Any] = {}
+    if preset is not None:
+        if preset not in entry.presets:
+            raise UnknownNameError(f"preset of {name}", preset, entry.presets)
+        values.update(entry.presets[preset])
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    valid = {f.name for f in dataclasses.fields(entry.config_cls)}
+    bad = sorted(set(values) - valid)
+    if bad:
+        raise ConfigError(f"{name}: unknown override(s) {', '.join(bad)}; valid keys: {', '.join(sorted(valid))}")
+    return from_dict(entry.config_cls, values, where=name)
+
+
+def create(name: str, preset: str | None = None, **overrides: Any) -> nn.Module:
+    """Build model `name` with a dataset preset's published hyper-parameters and any overrides."""
+    cfg = model_config(name, preset, **overrides)
+    model = MODELS.get(name).build(cfg)
+    model.config = cfg
+    model.model_name = name
+    return model

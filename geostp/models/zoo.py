@@ -1,0 +1,3 @@
+"""Imports every model module so that each registers itself (add one line per new model family)."""
+
+from geostp.models import baselines  # noqa: F401

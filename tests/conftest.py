@@ -1,0 +1,37 @@
+"""Shared fixtures: tiny stores written through the public writer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from geostp.data.store import write_store
+
+
+def tiny_latlon_dataset(times: pd.DatetimeIndex, nlat: int = 4, nlon: int = 8, seed: int = 0) -> xr.Dataset:
+    """Two variables on a small lat/lon grid with values that identify (time, lat, lon)."""
+    rng = np.random.default_rng(seed)
+    lat = np.linspace(-80, 80, nlat)
+    lon = np.arange(nlon) * 360.0 / nlon
+    shape = (len(times), nlat, nlon)
+    t850 = (250 + rng.normal(size=shape)).astype(np.float32)
+    z500 = (5e4 + 100 * rng.normal(size=shape)).astype(np.float32)
+    split = np.where(times.year <= 2001, "train", np.where(times.year == 2002, "valid", "test"))
+    return xr.Dataset(
+        {"t850": (("time", "lat", "lon"), t850, {"units": "K"}), "z500": (("time", "lat", "lon"), z500, {"units": "m2 s-2"})},
+        coords={"time": times, "lat": lat, "lon": lon, "split": ("time", split)},
+    )
+
+
+@pytest.fixture
+def tiny_store(tmp_path):
+    """A 6-hourly store 2000-2003 (train 2000-2001, valid 2002, test 2003) with a gap in 2000."""
+    times = pd.date_range("2000-01-01", "2003-12-31 18:00", freq="6h")
+    times = times[(times < "2000-03-01") | (times >= "2000-03-05")]  # a 4-day gap
+    ds = tiny_latlon_dataset(times)
+    path = tmp_path / "tiny.zarr"
+    write_store(ds, path, catalog="test", time_step="6h", norm_kind="zscore", default_t_in=4, default_t_out=4,
+                splits={"train": "2000-2001", "valid": "2002", "test": "2003"}, progress=False)
+    return path, ds
