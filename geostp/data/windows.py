@@ -5,8 +5,9 @@ FIRST VERSION: correct, per-item reads. The chunk-aware batch reader is still to
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -16,6 +17,7 @@ from torch.utils.data import Dataset
 
 from geostp.data.store import GRID_DIMS, open_store, select_variables, split_names
 from geostp.errors import DataError, UnknownNameError
+from geostp.registry import Registry
 
 
 def _step_in_frames(ds: xr.Dataset, step: int | str | None) -> int:
@@ -148,6 +150,12 @@ class WindowDataset(Dataset):
         return state
 
 
+# Stores whose attrs name a `generator` (e.g. Moving MNIST's bouncing digits) serve the splits listed in
+# attrs["generated_splits"] with freshly generated sequences: generator name -> Dataset factory
+# `factory(store, split, t_in, t_out, **kwargs)`.
+GENERATORS: Registry[Callable[..., Dataset]] = Registry("window generator")
+
+
 def open_windows(
     store: str | Path,
     split: str,
@@ -157,6 +165,13 @@ def open_windows(
     stride: int = 1,
     in_memory: bool = False,
     variables: Sequence[str] | None = None,
-) -> WindowDataset:
+    **generator_kwargs: Any,
+) -> Dataset:
     """Windows of T_in input and T_out target frames from one split of a geostp store."""
+    ds = open_store(store, check_chunks=False)
+    gen = ds.attrs.get("generator")
+    if gen and split in ds.attrs.get("generated_splits", []):
+        import geostp.data.generators  # noqa: F401  (registers the generators)
+
+        return GENERATORS.get(gen)(store, split, t_in, t_out, **generator_kwargs)
     return WindowDataset(store, split, t_in, t_out, step=step, stride=stride, in_memory=in_memory, variables=variables)
