@@ -1,3 +1,4 @@
 """Imports every model module so that each registers itself (add one line per new model family)."""
 
 from geostp.models import baselines  # noqa: F401
+from geostp.models import stlight  # noqa: F401
