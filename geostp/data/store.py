@@ -6,13 +6,20 @@ Layout (``geostp_format = "geostp-store"``, version 1; Zarr format 2, consolidat
   (pixels; ``grid_kind = "image"``).
 * coords ``time`` (datetime64 for weather and traffic; an int64 frame counter for video),
   ``split(time)`` (``train``/``valid``/``test``) and ``segment(time)`` (int32: consecutive frames
-  share a segment iff they are one time step apart in the same split; windows never cross one).
+  share a segment iff they are one time step apart in the same split and, where the optional
+  ``sequence(time)`` coord is present (video clips), the same sequence; windows never cross one).
+* optional extra data variables not on ``(time, <grid>)`` (e.g. Moving MNIST's ``digits``), used by
+  a window ``generator`` named in the attrs (``generator``, ``generated_splits``) for splits that are
+  generated on the fly rather than stored along ``time``.
 * one data variable per short name (``t850``, ``inflow``, ``frames``), dims ``(time, <grid>)``,
   CF attributes (``units``, ``long_name``, ``standard_name``) and the train-split statistics
   (``norm_kind``, ``norm_offset``, ``norm_scale``: normalised = (x - offset) / scale; ``stats_*``).
 * global attrs: ``catalog``, ``variables`` (channel order), ``time_step`` (pandas offset such as
   ``"6h"``, or ``"1"`` for frames), ``splits``, ``default_t_in``/``default_t_out``, ``provenance``
   (JSON) and, written last, ``geostp_complete = True``.
+
+``fixed`` normalisation needs no train split along ``time`` (Moving MNIST generates its training
+sequences): the ``stats_*`` attributes are then NaN with ``stats_count = 0``.
 """
 
 from __future__ import annotations
@@ -35,8 +42,10 @@ GRID_DIMS = {"latlon": ("lat", "lon"), "image": ("y", "x")}
 NORM_KINDS = ("zscore", "minmax", "fixed")
 
 
-def segments_from_time(time: np.ndarray, split: np.ndarray, step: Any) -> np.ndarray:
-    """Segment ids: a new segment starts wherever the time step differs from `step` or the split changes."""
+def segments_from_time(
+    time: np.ndarray, split: np.ndarray, step: Any, sequence: np.ndarray | None = None
+) -> np.ndarray:
+    """Segment ids: a new segment starts where the time step differs from `step`, the split or the sequence changes."""
     time = np.asarray(time)
     n = len(time)
     if n == 0:
@@ -48,6 +57,9 @@ def segments_from_time(time: np.ndarray, split: np.ndarray, step: Any) -> np.nda
         diffs = np.diff(time.astype(np.int64))
         expected = int(step)
     breaks = (diffs != expected) | (np.asarray(split)[1:] != np.asarray(split)[:-1])
+    if sequence is not None:
+        sequence = np.asarray(sequence)
+        breaks |= sequence[1:] != sequence[:-1]
     return np.concatenate([[0], np.cumsum(breaks)]).astype(np.int32)
 
 
@@ -64,6 +76,8 @@ def compute_stats(
         raise StoreError(f"unknown normalisation kind {kind!r}; known: {', '.join(NORM_KINDS)}")
     train = ds.isel(time=np.flatnonzero(ds["split"].values == "train"))
     if train.sizes["time"] == 0:
+        if kind == "fixed":  # fixed scaling needs no statistics (e.g. generated training sequences)
+            return {v: _fixed_without_stats(v, fixed) for v in variables}
         raise StoreError("the train split is empty: statistics are computed on the train split only")
     lazy = {}
     for v in variables:
@@ -87,6 +101,16 @@ def compute_stats(
             "stats_count": int(count),
         }
     return out
+
+
+def _fixed_without_stats(v: str, fixed: Mapping[str, tuple[float, float]] | None) -> dict[str, Any]:
+    """Attrs of a fixed-normalised variable whose train split is not stored along time."""
+    offset, scale = (fixed or {}).get(v, (0.0, 1.0))
+    nan = float("nan")
+    return {
+        "norm_kind": "fixed", "norm_offset": float(offset), "norm_scale": float(scale),
+        "stats_mean": nan, "stats_std": nan, "stats_min": nan, "stats_max": nan, "stats_count": 0,
+    }
 
 
 def write_store(
@@ -120,7 +144,8 @@ def write_store(
     if not variables:
         raise StoreError(f"no data variable with dims (time, {', '.join(gdims)}) to write")
     step = time_step if grid_kind == "latlon" or np.issubdtype(ds["time"].dtype, np.datetime64) else int(time_step)
-    seg = segments_from_time(ds["time"].values, ds["split"].values, step)
+    seq = ds["sequence"].values if "sequence" in ds.coords else None
+    seg = segments_from_time(ds["time"].values, ds["split"].values, step, seq)
     ds = ds.assign_coords(segment=("time", seg))
     stats = compute_stats(ds, variables, norm_kind, fixed_norm)
     for v in variables:
@@ -196,7 +221,8 @@ def open_store(path: str | Path, check_chunks: bool = True) -> xr.Dataset:
         raise StoreError(f"{spath} is half-written (no completion flag): rebuild it with --overwrite")
     if check_chunks:
         group = zarr.open_group(spath, mode="r", zarr_format=2, use_consolidated=True)
-        for v in [*ds.attrs["variables"], "time", "split", "segment"]:
+        for v in [*ds.attrs["variables"], *(n for n in ds.data_vars if n not in ds.attrs["variables"]),
+                  "time", "split", "segment"]:
             arr = group[v]
             if arr.nchunks_initialized != arr.nchunks:
                 raise StoreError(
