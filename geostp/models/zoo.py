@@ -2,3 +2,5 @@
 
 from geostp.models import baselines  # noqa: F401
 from geostp.models import stlight  # noqa: F401
+from geostp.models import simvp  # noqa: F401
+from geostp.models import convlstm  # noqa: F401
