@@ -6,14 +6,17 @@ from dataclasses import dataclass
 
 import torch
 
+from geostp.errors import ShapeError
 from geostp.models.base import BaseConfig, Forecaster
 from geostp.models.registry import register_model
 
+# Shapes of the dataset presets every model has, plus `tiny` for unit tests.
 VIDEO_PRESETS = {
     "mmnist": {"in_shape": (10, 1, 64, 64), "t_out": 10},
     "taxibj": {"in_shape": (4, 2, 32, 32), "t_out": 4},
     "weatherbench": {"in_shape": (12, 1, 32, 64), "t_out": 12},
     "kth": {"in_shape": (10, 1, 128, 128), "t_out": 20},
+    "tiny": {"in_shape": (3, 2, 16, 16), "t_out": 4},
 }
 
 
@@ -55,10 +58,18 @@ class Climatology(Forecaster):
         self.register_buffer("climatology", torch.zeros(c, h, w))
 
     def set_climatology(self, field: torch.Tensor) -> None:
-        """Use `field` ((C,), (C, H, W) or broadcastable) as the forecast, in normalised units."""
-        self.climatology.copy_(torch.as_tensor(field, dtype=self.climatology.dtype).expand_as(self.climatology)
-                               if torch.as_tensor(field).ndim != 1
-                               else torch.as_tensor(field, dtype=self.climatology.dtype)[:, None, None].expand_as(self.climatology))
+        """Use `field` ((C,), (C, H, W) or anything broadcastable to it) as the forecast, in normalised units."""
+        field = torch.as_tensor(field, dtype=self.climatology.dtype)
+        if field.ndim == 1:  # one value per channel
+            field = field[:, None, None]
+        try:
+            field = field.expand_as(self.climatology)
+        except RuntimeError:
+            raise ShapeError(
+                f"climatology of shape {tuple(field.shape)} does not fit (C, H, W) = {tuple(self.climatology.shape)}; "
+                "pass (C,) per-channel values or a (C, H, W) field on the model's grid"
+            ) from None
+        self.climatology.copy_(field)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.check_input(x)
