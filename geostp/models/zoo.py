@@ -4,3 +4,5 @@ from geostp.models import baselines  # noqa: F401
 from geostp.models import stlight  # noqa: F401
 from geostp.models import simvp  # noqa: F401
 from geostp.models import convlstm  # noqa: F401
+from geostp.models import vip_mixer  # noqa: F401
+from geostp.models import swinlstm  # noqa: F401
