@@ -1,0 +1,165 @@
+"""Reference forecasts on the forecast's own init times: persistence, climatology, and the truth they share.
+
+The climatology is computed from the **train split** of the truth store: per time of day and grid point,
+a least-squares fit of the mean plus the first 3 annual harmonics (a smoothed day-of-year x hour
+climatology; WB2 smooths 30 years with a 61-day window instead, which needs many more years than a
+train split usually has). Stores without datetimes (video) or with under a year of train data get the
+plain train mean per time of day and grid point. Nothing is written to the store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from geostp.errors import DataError
+
+TROPICAL_YEAR_DAYS = 365.2422
+DEFAULT_HARMONICS = 3
+_EPOCH = np.datetime64("2000-01-01T00:00", "ns")
+
+
+def _is_datetime(values: np.ndarray) -> bool:
+    return np.issubdtype(np.asarray(values).dtype, np.datetime64)
+
+
+def _time_of_day(times: np.ndarray) -> np.ndarray:
+    """Seconds since midnight (datetimes) or zeros (frame counters)."""
+    if not _is_datetime(times):
+        return np.zeros(len(np.ravel(times)), np.int64).reshape(np.shape(times))
+    t = np.asarray(times, dtype="datetime64[ns]")
+    return ((t - t.astype("datetime64[D]")) // np.timedelta64(1, "s")).astype(np.int64)
+
+
+def _design(times: np.ndarray, harmonics: int) -> np.ndarray:
+    """Design matrix (..., 1 + 2K): 1, cos(k phase), sin(k phase) with phase = 2 pi t / tropical year."""
+    times = np.asarray(times)
+    cols = [np.ones(times.shape)]
+    if harmonics:
+        days = (times.astype("datetime64[ns]") - _EPOCH) / np.timedelta64(1, "D")
+        phase = 2 * np.pi * days / TROPICAL_YEAR_DAYS
+        for k in range(1, harmonics + 1):
+            cols += [np.cos(k * phase), np.sin(k * phase)]
+    return np.stack(cols, axis=-1)
+
+
+def compute_climatology(truth: xr.Dataset, variables: Sequence[str], split: str = "train",
+                        harmonics: int = DEFAULT_HARMONICS) -> xr.Dataset:
+    """Climatology coefficients from one split of a store: per variable (time_of_day, coef, <grid>).
+
+    Evaluate it at any times with `climatology_at`. Dask-friendly: one pass of X^T Y per time of day.
+    """
+    import dask
+
+    if "split" not in truth.coords:
+        raise DataError("the truth store has no `split` coordinate; the climatology is fitted on its train split")
+    sel = np.flatnonzero(truth["split"].values == split)
+    if len(sel) == 0:
+        raise DataError(f"the truth store has no {split!r} split to compute a climatology from")
+    part = truth.isel(time=sel)
+    times = part["time"].values
+    span_days = 0.0
+    if _is_datetime(times):
+        span_days = float((times[-1] - times[0]) / np.timedelta64(1, "D"))
+    k = harmonics if span_days >= 365 else 0
+    tod = _time_of_day(times)
+    groups = np.unique(tod)
+    x_all = _design(times, k)
+    lazy = {}
+    for v in variables:
+        da = part[v].astype("float64")
+        per_group = []
+        for g in groups:
+            idx = np.flatnonzero(tod == g)
+            x = x_all[idx]
+            xtx_inv = np.linalg.pinv(x.T @ x)
+            xg = xr.DataArray(x, dims=("time", "coef"))
+            xty = xr.dot(xg, da.isel(time=idx).drop_vars([c for c in da.coords if "time" in da[c].dims]), dim="time")
+            per_group.append(xr.dot(xr.DataArray(xtx_inv, dims=("coef_out", "coef")), xty, dim="coef")
+                             .rename(coef_out="coef"))
+        lazy[v] = xr.concat(per_group, dim="time_of_day")
+    (computed,) = dask.compute(lazy)
+    out = xr.Dataset({v: computed[v].astype(np.float32) for v in variables})
+    out = out.assign_coords(time_of_day=("time_of_day", groups), coef=("coef", np.arange(1 + 2 * k)))
+    out["time_of_day"].attrs["units"] = "s"
+    method = (f"train-split least-squares fit per time of day and grid point of the mean + {k} annual harmonics"
+              if k else "train-split mean per time of day and grid point")
+    out.attrs.update({"climatology_method": method, "climatology_split": split, "harmonics": k,
+                      "climatology_period": f"{_fmt(times[0])} .. {_fmt(times[-1])}"})
+    for v in variables:
+        out[v].attrs = {a: truth[v].attrs[a] for a in ("units", "long_name", "standard_name") if a in truth[v].attrs}
+    return out
+
+
+def _fmt(t: object) -> str:
+    return str(pd.Timestamp(t)) if isinstance(t, np.datetime64) else str(t)
+
+
+def climatology_at(clim: xr.Dataset, times: np.ndarray | xr.DataArray) -> xr.Dataset:
+    """The climatology evaluated at `times` (any shape; a DataArray keeps its dims and coords)."""
+    da_times = times if isinstance(times, xr.DataArray) else xr.DataArray(np.asarray(times), dims=("time",))
+    values = da_times.values
+    tod = _time_of_day(values)
+    groups = clim["time_of_day"].values
+    pos = np.searchsorted(groups, tod)
+    pos = np.clip(pos, 0, len(groups) - 1)
+    bad = groups[pos] != tod
+    if bad.any():
+        missing = sorted({int(s) for s in np.ravel(tod[bad])})
+        raise DataError(
+            f"the climatology has no values for time(s) of day {[f'{s // 3600:02d}:{s % 3600 // 60:02d}' for s in missing]} "
+            f"(the train split has {[f'{s // 3600:02d}:{s % 3600 // 60:02d}' for s in groups]})"
+        )
+    k = int(clim.attrs.get("harmonics", 0))
+    x = xr.DataArray(_design(values, k).astype(np.float32) if k else np.ones((*values.shape, 1), np.float32),
+                     dims=(*da_times.dims, "coef"))
+    idx = xr.DataArray(pos, dims=da_times.dims)
+    out = xr.Dataset()
+    for v in clim.data_vars:
+        coefs = clim[v].isel(time_of_day=idx).drop_vars(["time_of_day"], errors="ignore")
+        out[v] = xr.dot(x, coefs, dim="coef").astype(np.float32)
+        out[v].attrs = dict(clim[v].attrs)
+    return out.assign_coords({c: da_times[c] for c in da_times.coords})
+
+
+def truth_positions(truth_time: np.ndarray, times: np.ndarray, what: str = "valid times") -> np.ndarray:
+    """Indices of `times` in the truth's time axis; a DataError names the missing ones and the truth range."""
+    index = pd.Index(truth_time)
+    pos = index.get_indexer(np.ravel(times))
+    if (pos < 0).any():
+        missing = np.ravel(times)[pos < 0]
+        raise DataError(
+            f"the truth store lacks {len(np.unique(missing))} of the forecast's {what} (first missing {_fmt(missing[0])}); "
+            f"it covers {_fmt(truth_time[0])} .. {_fmt(truth_time[-1])}: give a truth store that covers the forecast "
+            "or forecast init times inside it"
+        )
+    return pos.reshape(np.shape(times))
+
+
+def truth_at(truth: xr.Dataset, variables: Sequence[str], times: xr.DataArray, what: str = "valid times") -> xr.Dataset:
+    """Truth fields at `times` (e.g. valid_time(init_time, lead_time)), loaded into memory."""
+    pos = truth_positions(truth["time"].values, times.values, what)
+    uniq, inverse = np.unique(pos, return_inverse=True)
+    out = xr.Dataset()
+    for v in variables:
+        block = truth[v].isel(time=uniq).values
+        arr = block[inverse.reshape(pos.shape)]
+        grid = [d for d in truth[v].dims if d != "time"]
+        out[v] = xr.DataArray(arr, dims=(*times.dims, *grid), attrs=dict(truth[v].attrs))
+    grid_coords = {d: truth[d] for v in variables for d in truth[v].dims if d != "time" and d in truth.coords}
+    return out.assign_coords(grid_coords).assign_coords({c: times[c] for c in times.coords})
+
+
+def persistence_forecast(truth: xr.Dataset, variables: Sequence[str], init_time: xr.DataArray,
+                         lead_time: xr.DataArray) -> xr.Dataset:
+    """Persistence: the truth at the init time, repeated for every lead (WB2's definition)."""
+    at_init = truth_at(truth, variables, init_time, what="init times")
+    return at_init.expand_dims(lead_time=lead_time.values, axis=1).assign_coords(lead_time=lead_time)
+
+
+def climatology_forecast(clim: xr.Dataset, valid_time: xr.DataArray) -> xr.Dataset:
+    """Climatology forecast: the climatology at each valid time."""
+    return climatology_at(clim, valid_time)

@@ -1,0 +1,234 @@
+"""The forecast dataset (CF, physical units) and its Zarr store: atomic writes, safe appends of init times.
+
+Layout: gridded data get one data variable per short name (``t850`` in K, ...) with dims
+``(init_time, lead_time, lat, lon)``; video and traffic get one variable ``frames`` with dims
+``(init_time, lead_time, channel, y, x)`` (``channel`` labelled with the store's variable names).
+Coordinates: ``lead_time`` (timedelta, or frame counts for video), ``valid_time(init_time, lead_time)``,
+``lat``/``lon`` with CF attributes. Chunks hold one init time, so appending never rewrites earlier
+chunks. Zarr format 2 with consolidated metadata, like geostp's data stores.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+import geostp
+from geostp.errors import StoreError
+from geostp.io import atomic_dir, provenance
+
+FORMAT = "geostp-forecast"
+FRAMES_VAR = "frames"
+COORD_ATTRS = {
+    "lat": {"units": "degrees_north", "standard_name": "latitude", "long_name": "latitude", "axis": "Y"},
+    "lon": {"units": "degrees_east", "standard_name": "longitude", "long_name": "longitude", "axis": "X"},
+    "y": {"long_name": "pixel row", "units": "1"},
+    "x": {"long_name": "pixel column", "units": "1"},
+    "init_time": {"standard_name": "forecast_reference_time", "long_name": "initialisation time (last input frame)"},
+    "lead_time": {"standard_name": "forecast_period", "long_name": "lead time after init_time"},
+    "valid_time": {"standard_name": "time", "long_name": "valid time = init_time + lead_time"},
+    "channel": {"long_name": "variable of each channel"},
+}
+VAR_ATTRS = ("units", "long_name", "standard_name")
+
+
+def forecast_dataset(pred: Any, store: xr.Dataset, inits: np.ndarray, values: np.ndarray,
+                     variables: list[str] | None = None, source: str = "") -> xr.Dataset:
+    """CF dataset for predictions `values` (B, L, C, H, W) in physical units at init times `inits`.
+
+    `pred` is a `geostp.forecast.predict.Predictor`; `variables` picks which of its channels to keep.
+    """
+    from geostp.forecast.predict import lead_times
+
+    leads = lead_times(pred, values.shape[1])
+    inits = np.asarray(inits)
+    valid = inits[:, None] + leads[None, :]
+    keep = variables or pred.variables
+    coords: dict[str, Any] = {"init_time": ("init_time", inits), "lead_time": ("lead_time", leads),
+                              "valid_time": (("init_time", "lead_time"), valid)}
+    for d, v in pred.grid.items():
+        coords[d] = (d, store[d].values if d in store.coords else v)
+    if pred.grid_kind == "latlon":
+        data = {v: (("init_time", "lead_time", "lat", "lon"), values[:, :, pred.variables.index(v)]) for v in keep}
+        ds = xr.Dataset(data, coords=coords)
+        for v in keep:
+            ds[v].attrs = {a: store[v].attrs[a] for a in VAR_ATTRS if a in store[v].attrs}
+    else:
+        chans = [pred.variables.index(v) for v in keep]
+        coords["channel"] = ("channel", np.array(keep, dtype=str))
+        ds = xr.Dataset({FRAMES_VAR: (("init_time", "lead_time", "channel", "y", "x"), values[:, :, chans])},
+                        coords=coords)
+        units = {store[v].attrs.get("units", "1") for v in keep}
+        ds[FRAMES_VAR].attrs = {"long_name": "predicted frames: " + ", ".join(keep)}
+        if len(units) == 1:
+            ds[FRAMES_VAR].attrs["units"] = units.pop()
+    for name, attrs in COORD_ATTRS.items():
+        if name in ds.coords:
+            ds[name].attrs.update(attrs)
+    if not np.issubdtype(leads.dtype, np.timedelta64):
+        ds["lead_time"].attrs["units"] = "frames"
+    ds.attrs = global_attrs(pred, store, source)
+    return ds
+
+
+def global_attrs(pred: Any, store: xr.Dataset, source: str) -> dict[str, Any]:
+    """Global attributes: CF conventions, model, run, config hash, data source, geostp version, provenance."""
+    return {
+        "Conventions": "CF-1.10",
+        "title": f"{pred.model_name} forecast of {', '.join(pred.variables)}",
+        "geostp_format": FORMAT,
+        "geostp_version": geostp.__version__,
+        "model": pred.model_name,
+        "run": str(pred.run_dir) if pred.run_dir else "(model built in code)",
+        "config_hash": pred.config_hash,
+        "weights_hash": pred.weights_hash,
+        "data_source": source or str(store.attrs.get("catalog", "")),
+        "data_catalog": str(store.attrs.get("catalog", "")),
+        "frame_step": pred.frame_step,
+        "t_in": int(pred.t_in),
+        "t_out": int(pred.t_out),
+        "grid_kind": pred.grid_kind,
+        "normalisation": "inputs normalised and outputs de-normalised with the run's train statistics",
+        "provenance": json.dumps(provenance(), default=str),
+    }
+
+
+def init_chunk_size(ds: xr.Dataset, target_bytes: int = 8 << 20) -> int:
+    """Init times per chunk: chunks of about `target_bytes` (few files: small files are slow to write and delete)."""
+    per_init = sum(ds[v].dtype.itemsize * int(np.prod([ds.sizes[d] for d in ds[v].dims if d != "init_time"]))
+                   for v in ds.data_vars)
+    return int(max(1, min(1024, target_bytes // max(per_init, 1))))
+
+
+def _encoding(ds: xr.Dataset, chunk: int) -> dict[str, dict[str, Any]]:
+    enc = {}
+    for name in ds.variables:
+        var = ds[name]
+        if "init_time" in var.dims:
+            enc[name] = {"chunks": tuple(chunk if d == "init_time" else var.sizes[d] for d in var.dims)}
+    return enc
+
+
+def _mark_complete(path: Path) -> None:
+    import zarr
+
+    group = zarr.open_group(str(path), mode="r+", zarr_format=2)
+    group.attrs["geostp_complete"] = True
+    zarr.consolidate_metadata(str(path), zarr_format=2)
+
+
+def open_forecast(path: str | Path) -> xr.Dataset:
+    """Open a forecast store, refusing half-written or foreign ones with the reason."""
+    path = Path(path)
+    if not path.exists():
+        raise StoreError(f"no forecast at {path}; make one with `geostp forecast ... --out {path}`")
+    try:
+        ds = xr.open_zarr(path, consolidated=True, zarr_format=2)
+    except Exception as exc:  # noqa: BLE001 - any failure to open means unusable
+        raise StoreError(f"{path} is not a readable forecast store ({type(exc).__name__}: {exc})") from None
+    if ds.attrs.get("geostp_format") != FORMAT:
+        raise StoreError(f"{path} is a Zarr store but not a geostp forecast (no geostp_format={FORMAT!r})")
+    if not ds.attrs.get("geostp_complete"):
+        raise StoreError(f"{path} is half-written (no completion flag); write it again with --overwrite")
+    return ds
+
+
+def _check_appendable(old: xr.Dataset, new: xr.Dataset, path: Path) -> None:
+    """Appending needs the same variables, leads, grid and model state; show both sides otherwise."""
+    problems = []
+    if sorted(old.data_vars) != sorted(new.data_vars):
+        problems.append(f"variables {sorted(old.data_vars)} vs {sorted(new.data_vars)}")
+    for c in ("lead_time", "lat", "lon", "y", "x", "channel"):
+        if (c in old.coords) != (c in new.coords) or (c in old.coords and not np.array_equal(old[c].values, new[c].values)):
+            a = old[c].values if c in old.coords else "absent"
+            b = new[c].values if c in new.coords else "absent"
+            problems.append(f"{c} {a} vs {b}")
+    for a in ("model", "config_hash", "weights_hash", "frame_step"):
+        if old.attrs.get(a) != new.attrs.get(a):
+            problems.append(f"{a} {old.attrs.get(a)!r} vs {new.attrs.get(a)!r}")
+    if problems:
+        raise StoreError(f"cannot append to {path}: it differs from the new forecast in " + "; ".join(problems)
+                         + " (existing vs new); write to another --out or pass --overwrite")
+
+
+def write_forecast(blocks: Iterable[xr.Dataset], out: str | Path, *, overwrite: bool = False,
+                   append: bool = False, chunk: int | None = None) -> dict[str, int]:
+    """Write forecast blocks (in-memory datasets along init_time) to a Zarr store built aside, then moved in.
+
+    An existing store is refused unless `overwrite` (replaced once the new one is complete) or `append`
+    (new init times are added to a copy whose earlier values stay bit for bit; init times already
+    present are skipped). Chunks hold `chunk` init times (default ~8 MB). Returns
+    {"written": n, "skipped": m}.
+    """
+    out = Path(out)
+    if overwrite and append:
+        raise StoreError("choose one of --overwrite and --append")
+    exists = out.exists()
+    if exists and not (overwrite or append):
+        raise StoreError(f"{out} exists; pass --append to add init times to it or --overwrite to replace it "
+                         "(the old store is kept until the new one is complete)")
+    old = open_forecast(out) if exists and append else None
+    have = set(old["init_time"].values.tolist()) if old is not None else set()
+    counts = {"written": 0, "skipped": 0}
+    with atomic_dir(out, overwrite=exists) as tmp:
+        state = {"n": 0, "chunk": chunk}
+        if old is not None:
+            shutil.copytree(out, tmp)
+            state["n"] = old.sizes["init_time"]
+            state["chunk"] = old[next(iter(old.data_vars))].encoding.get("chunks", (1,))[0]
+        buffer: list[xr.Dataset] = []
+        buffered = 0
+        for block in blocks:
+            if old is not None:
+                _check_appendable(old, block, out)
+            keep = np.array([t not in have for t in block["init_time"].values.tolist()], dtype=bool)
+            counts["skipped"] += int((~keep).sum())
+            if not keep.any():
+                continue
+            block = block.isel(init_time=np.flatnonzero(keep)).load()
+            have.update(block["init_time"].values.tolist())
+            buffer.append(block)
+            buffered += block.sizes["init_time"]
+            if state["chunk"] is None:
+                state["chunk"] = init_chunk_size(block)
+            room = state["chunk"] - state["n"] % state["chunk"]  # rows that complete the current chunk
+            if buffered >= room:
+                buffered = _flush(buffer, tmp, state, room)
+        if buffer:
+            _flush(buffer, tmp, state, None)
+        if state["n"] == 0:
+            raise StoreError("no forecast was produced (no init times)")
+        counts["written"] = state["n"] - (old.sizes["init_time"] if old is not None else 0)
+        _mark_complete(tmp)
+    return counts
+
+
+def _flush(buffer: list[xr.Dataset], tmp: Path, state: dict[str, Any], room: int | None) -> int:
+    """Write whole chunks from the buffer (all of it if `room` is None); keep the remainder buffered."""
+    ds = xr.concat(buffer, dim="init_time") if len(buffer) > 1 else buffer[0]
+    total = ds.sizes["init_time"]
+    chunk = state["chunk"]
+    if room is None:
+        n_write = total
+    else:  # the rows that fill the current chunk, then as many whole chunks as there are
+        n_write = room + (total - room) // chunk * chunk
+    head, tail = ds.isel(init_time=slice(0, n_write)), ds.isel(init_time=slice(n_write, None))
+    for name in head.variables:
+        head[name].encoding = {}
+    if state["n"] == 0:
+        head.attrs.pop("geostp_complete", None)
+        head.to_zarr(tmp, mode="w", zarr_format=2, consolidated=True, encoding=_encoding(head, chunk))
+    else:
+        static = [v for v in head.variables if "init_time" not in head[v].dims]
+        head.drop_vars(static).to_zarr(tmp, mode="a", append_dim="init_time", zarr_format=2, consolidated=True)
+    state["n"] += n_write
+    buffer.clear()
+    if tail.sizes["init_time"]:
+        buffer.append(tail)
+    return tail.sizes["init_time"]

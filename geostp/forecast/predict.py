@@ -1,0 +1,430 @@
+"""Run + store -> de-normalised predictions with coordinates: signature check, init-time selection, rollout.
+
+A `Predictor` bundles a model with what it was trained on (variables, grid, frame step, T_in/T_out,
+normalisation statistics). `predict_blocks` reads the input frames for blocks of init times, normalises
+them with the *run's* statistics, rolls the model out to the requested number of frames (feeding
+predictions back beyond T_out) and yields CF-labelled datasets in physical units, one block at a time,
+so memory stays bounded by one block whatever the number of init times.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+import xarray as xr
+from torch import nn
+
+from geostp.data.store import GRID_DIMS, split_names
+from geostp.errors import DataError, ShapeError, UnknownNameError
+
+DEFAULT_BATCH_SIZE = 32
+
+
+@dataclass
+class Predictor:
+    """A model plus the data signature it was trained on and its normalisation statistics."""
+
+    model: nn.Module
+    model_name: str
+    variables: list[str]
+    grid: dict[str, np.ndarray]  # {"lat": ..., "lon": ...} or {"y": ..., "x": ...}
+    frame_step: str  # duration between frames ("6h") or a frame count ("1") for video
+    t_in: int
+    t_out: int
+    stats: dict[str, dict[str, float]]
+    run_dir: Path | None = None
+    config_hash: str = ""
+    weights_hash: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def grid_kind(self) -> str:
+        """"latlon" or "image"."""
+        return "latlon" if "lat" in self.grid else "image"
+
+    @classmethod
+    def from_run(cls, run_dir: str | Path) -> Predictor:
+        """Load a training run directory (weights, config, stats, signature) through geostp.training."""
+        from geostp.training.checkpoint import load_run
+
+        run_dir = Path(run_dir)
+        if not (run_dir / "signature.json").is_file():
+            raise DataError(f"{run_dir} is not a geostp run directory (no signature.json); train one with `geostp train`")
+        model, info = load_run(run_dir)
+        sig = json.loads((run_dir / "signature.json").read_text())
+        stats = json.loads((run_dir / "stats.json").read_text())
+        return cls.from_signature(model, sig, stats, run_dir=run_dir)
+
+    @classmethod
+    def from_signature(cls, model: nn.Module, sig: Mapping[str, Any], stats: Mapping[str, Any],
+                       run_dir: Path | None = None) -> Predictor:
+        """Build from a signature mapping as written in RUN_DIR/signature.json."""
+        grid = {k: np.asarray(sig[k], dtype=np.float64) for k in ("lat", "lon", "y", "x") if k in sig}
+        if "grid" in sig:  # nested form {"grid": {"lat": [...], "lon": [...]}}
+            grid = {k: np.asarray(v, dtype=np.float64) for k, v in sig["grid"].items()}
+        step = sig.get("frame_step", sig.get("time_step"))
+        cfg_hash = _file_hash(run_dir / "config.yaml") if run_dir and (run_dir / "config.yaml").is_file() else ""
+        weights = _weights_path(run_dir) if run_dir else None
+        return cls(
+            model=model.eval(), model_name=str(sig.get("model", getattr(model, "model_name", type(model).__name__))),
+            variables=list(sig["variables"]), grid=grid, frame_step=str(step), t_in=int(sig["t_in"]),
+            t_out=int(sig["t_out"]), stats={v: dict(stats[v]) for v in sig["variables"]}, run_dir=run_dir,
+            config_hash=cfg_hash, weights_hash=_file_hash(weights) if weights else "",
+        )
+
+    @classmethod
+    def from_model(cls, model: nn.Module, store: xr.Dataset, variables: Sequence[str] | None = None,
+                   frame_step: str | None = None, model_name: str | None = None) -> Predictor:
+        """A predictor for a model built in code (baselines, tests), with the store's own statistics."""
+        t_in, c, _, _ = model.config.in_shape
+        variables = list(variables or store.attrs["variables"])
+        if len(variables) != c:
+            raise ShapeError(f"the model takes {c} channels but {len(variables)} variables were given: {variables}")
+        gdims = GRID_DIMS[store.attrs["grid_kind"]]
+        return cls(
+            model=model.eval(), model_name=model_name or getattr(model, "model_name", type(model).__name__),
+            variables=variables, grid={d: store[d].values.astype(np.float64) for d in gdims},
+            frame_step=str(frame_step or store.attrs["time_step"]), t_in=int(t_in), t_out=int(model.config.t_out),
+            stats={v: {k: store[v].attrs[k] for k in store[v].attrs if k.startswith(("norm_", "stats_"))}
+                   for v in variables},
+        )
+
+
+def _weights_path(run_dir: Path) -> Path | None:
+    for name in ("best.safetensors", "last.safetensors"):
+        if (run_dir / name).is_file():
+            return run_dir / name
+    return None
+
+
+def _file_hash(path: Path | None) -> str:
+    if path is None:
+        return ""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:16]
+
+
+# ------------------------------------------------------------------------------------ signature check
+def _grid_summary(values: np.ndarray) -> str:
+    values = np.asarray(values)
+    if len(values) < 2:
+        return f"{len(values)} points {values.tolist()}"
+    return f"{len(values)} points {values[0]:g}..{values[-1]:g} step {values[1] - values[0]:g}"
+
+
+def frame_stride(store: xr.Dataset, frame_step: str) -> int:
+    """How many store time steps one model frame spans (the run's frame step over the store's time step)."""
+    base = str(store.attrs["time_step"])
+    if _is_int(frame_step) or _is_int(base):
+        if not (_is_int(frame_step) and _is_int(base)):
+            raise ShapeError(f"frame step mismatch: the run steps {frame_step!r} per frame, the data {base!r}")
+        ratio = int(frame_step) / int(base)
+    else:
+        ratio = pd.Timedelta(frame_step) / pd.Timedelta(base)
+    if ratio < 1 or ratio != int(ratio):
+        raise ShapeError(
+            f"frame step mismatch: the run was trained on frames {frame_step} apart, the data has a time step of "
+            f"{base}, which does not divide it; use data at {frame_step} (or a divisor of it)"
+        )
+    return int(ratio)
+
+
+def _is_int(s: str) -> bool:
+    try:
+        int(str(s))
+        return True
+    except ValueError:
+        return False
+
+
+def check_signature(pred: Predictor, store: xr.Dataset, source: str = "the data") -> int:
+    """Compare the run's signature with a store (variables, grid, frame step); return the frame stride.
+
+    On mismatch the error shows both sides.
+    """
+    store_vars = list(store.attrs["variables"])
+    missing = [v for v in pred.variables if v not in store_vars]
+    if missing:
+        raise ShapeError(
+            f"variables mismatch: the run ({pred.model_name}) needs {pred.variables}; {source} has {store_vars} "
+            f"(missing {missing})"
+        )
+    gdims = GRID_DIMS[store.attrs["grid_kind"]]
+    if tuple(pred.grid) != gdims:
+        raise ShapeError(f"grid mismatch: the run is on a {tuple(pred.grid)} grid, {source} on {gdims}")
+    for d in gdims:
+        a, b = pred.grid[d], store[d].values.astype(np.float64)
+        if a.shape != b.shape or not np.allclose(a, b, atol=1e-6):
+            raise ShapeError(
+                f"grid mismatch in {d}: the run has {_grid_summary(a)}, {source} has {_grid_summary(b)}; "
+                "regrid the data to the run's grid or train a run on this grid"
+            )
+    return frame_stride(store, pred.frame_step)
+
+
+# ---------------------------------------------------------------------------------- lead and init
+def parse_lead(lead: str | int | None, pred: Predictor) -> int:
+    """Number of model frames for a lead such as "72h", "5d" or a frame count ("20"); default T_out."""
+    if lead is None:
+        return pred.t_out
+    text = str(lead).strip()
+    if _is_int(text):
+        n = int(text)
+        if not _is_int(pred.frame_step) and n > 0:
+            raise DataError(f"lead {text!r} has no unit; give a duration such as {n * pd.Timedelta(pred.frame_step) // pd.Timedelta('1h')}h "
+                            f"(frames are {pred.frame_step} apart) or append 'f' for frames ({n}f)")
+    elif text.endswith("f") and _is_int(text[:-1]):
+        n = int(text[:-1])
+    else:
+        if _is_int(pred.frame_step):
+            raise DataError(f"lead {text!r}: this run's frames have no time unit; give a frame count such as 10")
+        try:
+            td = pd.Timedelta(text)
+        except ValueError:
+            raise DataError(f"lead {text!r} is not a duration such as 72h or 5d, nor a frame count") from None
+        ratio = td / pd.Timedelta(pred.frame_step)
+        if ratio != int(ratio):
+            raise DataError(f"lead {text} is not a whole number of frames ({pred.frame_step} apart)")
+        n = int(ratio)
+    if n < 1:
+        raise DataError(f"lead {text!r} must be at least one frame ({pred.frame_step})")
+    return n
+
+
+def lead_times(pred: Predictor, n_frames: int) -> np.ndarray:
+    """Lead-time coordinate values: timedelta64 multiples of the frame step, or frame counts for video."""
+    k = np.arange(1, n_frames + 1)
+    if _is_int(pred.frame_step):
+        return k * int(pred.frame_step)
+    return (k * pd.Timedelta(pred.frame_step).to_timedelta64()).astype("timedelta64[ns]")
+
+
+def _parse_time(text: str, like: np.ndarray) -> Any:
+    if np.issubdtype(like.dtype, np.datetime64):
+        try:
+            return np.datetime64(pd.Timestamp(text).to_datetime64(), "ns")
+        except ValueError:
+            raise DataError(f"init time {text!r} is not a date such as 2018-01-01T00") from None
+    if not _is_int(text):
+        raise DataError(f"init time {text!r}: this store counts frames, give an integer")
+    return like.dtype.type(int(text))
+
+
+def _fmt(t: Any) -> str:
+    return str(pd.Timestamp(t)) if isinstance(t, np.datetime64) else str(t)
+
+
+def history_ok(times: np.ndarray, stride: int, base_step: Any, t_in: int) -> np.ndarray:
+    """Mask of store positions p whose t_in input frames (p - k*stride, k < t_in) are each exactly
+    k*stride time steps before p (so no input crosses a gap)."""
+    n = len(times)
+    ok = np.zeros(n, bool)
+    first = (t_in - 1) * stride
+    if n <= first:
+        return ok
+    t = _as_int(times)
+    base = _as_int(pd.Timedelta(base_step).to_timedelta64()) if np.issubdtype(times.dtype, np.datetime64) else int(base_step)
+    p = np.arange(first, n)
+    good = np.ones(len(p), bool)
+    for k in range(1, t_in):
+        good &= t[p] - t[p - k * stride] == k * stride * base
+    ok[p] = good
+    return ok
+
+
+def resolve_inits(store: xr.Dataset, spec: str | Sequence[str] | None, pred: Predictor, n_frames: int,
+                  stride: int) -> np.ndarray:
+    """Init times for a spec: a split name (default "test"; inputs and targets inside it), "all", one time,
+    a range "A/B" or "A/B/STEP", or a list of times. Errors name the bad ones and the valid range."""
+    times = store["time"].values
+    base = store.attrs["time_step"]
+    ok = history_ok(times, stride, base, pred.t_in)
+    if not ok.any():
+        raise DataError(f"no time in the data has {pred.t_in} input frames {pred.frame_step} apart without a gap")
+    valid_range = f"{_fmt(times[ok][0])} .. {_fmt(times[ok][-1])}"
+    if spec is None:
+        spec = "test"
+    if isinstance(spec, str):
+        spec = [spec]
+    splits = split_names(store)
+    out: list[np.ndarray] = []
+    for item in spec:
+        item = str(item).strip()
+        if item in splits:
+            out.append(_split_inits(store, item, pred, n_frames, stride))
+        elif item == "all":
+            out.append(times[ok])
+        elif "/" in item:
+            parts = item.split("/")
+            if len(parts) not in (2, 3):
+                raise DataError(f"init range {item!r} must look like START/END or START/END/STEP")
+            a, b = _parse_time(parts[0], times), _parse_time(parts[1], times)
+            sel = (times >= a) & (times <= b)
+            step = _parse_time_step(parts[2], times) if len(parts) == 3 else _frame_duration(pred, times)
+            sel &= _on_grid(times, a, step)
+            if not sel.any():
+                raise DataError(f"init range {item!r} contains no time of the data ({_fmt(times[0])} .. {_fmt(times[-1])}); "
+                                f"init times with enough history: {valid_range}")
+            short = sel & ~ok
+            if short.any():
+                raise DataError(
+                    f"{short.sum()} init time(s) in {item!r} lack {pred.t_in} input frames {pred.frame_step} apart "
+                    f"(first: {_fmt(times[short][0])}); init times with enough history: {valid_range}"
+                )
+            out.append(times[sel])
+        else:
+            t = _parse_time(item, times)
+            pos = np.flatnonzero(times == t)
+            if len(pos) == 0:
+                raise DataError(f"init time {item} is not in the data ({_fmt(times[0])} .. {_fmt(times[-1])}, "
+                                f"step {base}); init times with enough history: {valid_range}")
+            if not ok[pos[0]]:
+                raise DataError(f"init time {item} lacks {pred.t_in} input frames {pred.frame_step} apart before it; "
+                                f"init times with enough history: {valid_range}")
+            out.append(times[pos[:1]])
+    inits = np.concatenate(out)
+    _, first = np.unique(inits, return_index=True)
+    return inits[np.sort(first)]
+
+
+def _as_int(values: Any) -> np.ndarray:
+    """Times or durations as int64 (ns for datetimes) so that modular arithmetic works for both kinds."""
+    arr = np.asarray(values)
+    if np.issubdtype(arr.dtype, np.datetime64):
+        return arr.astype("datetime64[ns]").astype(np.int64)
+    if np.issubdtype(arr.dtype, np.timedelta64):
+        return arr.astype("timedelta64[ns]").astype(np.int64)
+    return arr.astype(np.int64)
+
+
+def _on_grid(times: np.ndarray, start: Any, step: Any) -> np.ndarray:
+    """Mask of times that are start + k * step."""
+    return (_as_int(times) - _as_int(start)) % _as_int(step) == 0
+
+
+def _frame_duration(pred: Predictor, like: np.ndarray) -> Any:
+    if np.issubdtype(like.dtype, np.datetime64):
+        return pd.Timedelta(pred.frame_step).to_timedelta64()
+    return like.dtype.type(int(pred.frame_step))
+
+
+def _parse_time_step(text: str, like: np.ndarray) -> Any:
+    if np.issubdtype(like.dtype, np.datetime64):
+        try:
+            return pd.Timedelta(text).to_timedelta64()
+        except ValueError:
+            raise DataError(f"init step {text!r} is not a duration such as 12h") from None
+    return like.dtype.type(int(text))
+
+
+def _split_inits(store: xr.Dataset, split: str, pred: Predictor, n_frames: int, stride: int) -> np.ndarray:
+    """Init times whose inputs and first `min(n_frames, t_out)`..n_frames targets lie in one segment of `split`."""
+    from geostp.data.windows import window_starts
+
+    in_split = np.flatnonzero(store["split"].values == split)
+    seg = store["segment"].values[in_split]
+    span = (pred.t_in + n_frames - 1) * stride + 1
+    starts = window_starts(seg, span)
+    if len(starts) == 0:
+        raise DataError(
+            f"the {split} split has no stretch of {pred.t_in} input + {n_frames} lead frames ({span} time steps) "
+            "without a gap; ask for a shorter --lead or give --init times explicitly"
+        )
+    return store["time"].values[in_split[starts + (pred.t_in - 1) * stride]]
+
+
+# -------------------------------------------------------------------------------------- prediction
+def resolve_device(device: str | None) -> torch.device:
+    """'auto' (CUDA if present), 'cpu', 'cuda', 'cuda:1', ..."""
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise DataError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise DataError(f"device {device!r} asked for but CUDA is not available here; use --device cpu")
+    return dev
+
+
+def _norm_arrays(pred: Predictor) -> tuple[np.ndarray, np.ndarray]:
+    off = np.array([pred.stats[v]["norm_offset"] for v in pred.variables], np.float32)[:, None, None]
+    sc = np.array([pred.stats[v]["norm_scale"] for v in pred.variables], np.float32)[:, None, None]
+    return off, sc
+
+
+def predict_blocks(pred: Predictor, store: xr.Dataset, inits: np.ndarray, n_frames: int, *,
+                   batch_size: int = DEFAULT_BATCH_SIZE, device: str | None = "auto", progress: bool = True,
+                   source: str = "the data") -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Yield (init_times, predictions) blocks; predictions (B, n_frames, C, H, W) float32 in physical units.
+
+    Inputs are read from `store`, normalised with the run's statistics; rollout beyond T_out feeds
+    predictions back as inputs (`geostp.models.rollout`).
+    """
+    from tqdm.auto import tqdm
+
+    from geostp.models.rollout import rollout
+
+    if batch_size < 1:
+        raise DataError(f"--batch-size must be >= 1, got {batch_size}")
+    stride = check_signature(pred, store, source)
+    times = store["time"].values
+    index = pd.Index(times)
+    pos = index.get_indexer(inits)
+    if (pos < 0).any():
+        raise DataError(f"init time {_fmt(inits[pos < 0][0])} is not in {source}")
+    dev = resolve_device(device)
+    model = pred.model.to(dev).eval()
+    off, sc = _norm_arrays(pred)
+    arrays = [store[v].data for v in pred.variables]
+    offsets = np.arange(-(pred.t_in - 1) * stride, 1, stride)
+    bar = tqdm(total=len(inits), desc=f"forecasting {pred.model_name}", unit="init", disable=not progress, leave=False)
+    try:
+        for b0 in range(0, len(inits), batch_size):
+            p = pos[b0:b0 + batch_size]
+            idx = p[:, None] + offsets[None, :]  # (B, T_in)
+            uniq, inv = np.unique(idx, return_inverse=True)
+            frames = np.stack([_take(a, uniq) for a in arrays], axis=1)  # (U, C, H, W)
+            x = frames[inv.reshape(idx.shape)].astype(np.float32)
+            x = (x - off) / sc
+            with torch.no_grad():
+                y = rollout(model, torch.from_numpy(x).to(dev), n_frames).float().cpu().numpy()
+            yield inits[b0:b0 + batch_size], (y * sc + off).astype(np.float32)
+            bar.update(len(p))
+    finally:
+        bar.close()
+
+
+def _take(arr: Any, positions: np.ndarray) -> np.ndarray:
+    """Frames at sorted positions from a numpy or dask array (reads one contiguous slab when it can)."""
+    lo, hi = int(positions[0]), int(positions[-1]) + 1
+    if hi - lo <= 4 * len(positions):
+        slab = np.asarray(arr[lo:hi])
+        return slab[positions - lo]
+    return np.asarray(arr[positions])
+
+
+def predict(pred: Predictor, store: xr.Dataset, inits: np.ndarray, n_frames: int, **kw: Any) -> xr.Dataset:
+    """All predictions in memory as one CF dataset (see `geostp.forecast.output.forecast_dataset`)."""
+    from geostp.forecast.output import forecast_dataset
+
+    blocks = [forecast_dataset(pred, store, t, y) for t, y in predict_blocks(pred, store, inits, n_frames, **kw)]
+    return xr.concat(blocks, dim="init_time") if len(blocks) > 1 else blocks[0]
+
+
+def unknown_variable(name: str, store_vars: Sequence[str], runs: Sequence[str]) -> UnknownNameError:
+    """An UnknownNameError for a variable, listing the data's variables and the runs available."""
+    err = UnknownNameError("variable", name, store_vars, where="the data")
+    err.args = (err.args[0] + (f"; runs available: {', '.join(runs)}" if runs else "; no trained runs yet"),)
+    return err

@@ -1,0 +1,208 @@
+"""Cartopy maps of a forecast: forecast | truth | error panels with offline coastlines, and GIFs over leads.
+
+Coastlines come from the Natural Earth 110m file shipped in ``geostp/resources/cartopy`` (public domain;
+see its README). The plotting functions point cartopy at it only while they draw (`offline_cartopy`),
+so importing geostp never changes cartopy's configuration and nothing is ever downloaded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from geostp.errors import DataError, UnknownNameError, missing_extra
+
+SEQUENTIAL = {"t850": "RdYlBu_r", "t2m": "RdYlBu_r", "z500": "viridis"}
+PROJECTIONS = ("robinson", "platecarree")
+
+
+def coastline_dir() -> Path:
+    """Directory laid out as cartopy's `pre_existing_data_dir` holding the shipped coastline."""
+    return Path(str(resources.files("geostp") / "resources" / "cartopy"))
+
+
+@contextlib.contextmanager
+def offline_cartopy() -> Iterator[Any]:
+    """Point cartopy at geostp's shipped Natural Earth data for the duration of one drawing."""
+    try:
+        import cartopy
+    except ImportError:
+        raise missing_extra("cartopy", "maps") from None
+    old = cartopy.config.get("pre_existing_data_dir")
+    cartopy.config["pre_existing_data_dir"] = str(coastline_dir())
+    try:
+        yield cartopy
+    finally:
+        cartopy.config["pre_existing_data_dir"] = old
+
+
+def _fmt_time(t: Any) -> str:
+    return pd.Timestamp(t).strftime("%Y-%m-%d %H:%M UTC") if isinstance(t, np.datetime64) else str(t)
+
+
+def _lead_label(lead: Any) -> str:
+    if isinstance(lead, np.timedelta64):
+        return f"+{lead / np.timedelta64(1, 'h'):g}h"
+    return f"+{lead} frames"
+
+
+def select_lead(forecast: xr.Dataset, lead: str | None) -> int:
+    """Index of a lead such as '72h', '3d' or a frame count; default the last lead."""
+    leads = forecast["lead_time"].values
+    if lead is None:
+        return len(leads) - 1
+    try:
+        want = pd.Timedelta(lead).to_timedelta64() if np.issubdtype(leads.dtype, np.timedelta64) else int(lead)
+    except ValueError:
+        raise DataError(f"lead {lead!r} is not a duration such as 72h") from None
+    hits = np.flatnonzero(leads == want)
+    if len(hits) == 0:
+        raise DataError(f"lead {lead} is not in the forecast; its leads: {', '.join(_lead_label(v)[1:] for v in leads)}")
+    return int(hits[0])
+
+
+def select_init(forecast: xr.Dataset, init: str | None) -> int:
+    """Index of an init time (default the first); errors list the range."""
+    inits = forecast["init_time"].values
+    if init is None:
+        return 0
+    try:
+        want = np.datetime64(pd.Timestamp(init).to_datetime64(), "ns") if np.issubdtype(inits.dtype, np.datetime64) else int(init)
+    except ValueError:
+        raise DataError(f"init {init!r} is not a time such as 2018-01-01T00") from None
+    hits = np.flatnonzero(inits == want)
+    if len(hits) == 0:
+        raise DataError(f"init {init} is not in the forecast; it has {len(inits)} init times "
+                        f"{_fmt_time(inits[0])} .. {_fmt_time(inits[-1])}")
+    return int(hits[0])
+
+
+def _projection(name: str, central_longitude: float) -> Any:
+    import cartopy.crs as ccrs
+
+    table = {"robinson": ccrs.Robinson, "platecarree": ccrs.PlateCarree}
+    if name not in table:
+        raise UnknownNameError("projection", name, table)
+    return table[name](central_longitude=central_longitude)
+
+
+def _cyclic(field: xr.DataArray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Add the wrap-around column so a global field has no seam at the last longitude."""
+    from cartopy.util import add_cyclic_point
+
+    data, lon = add_cyclic_point(field.values, coord=field["lon"].values)
+    return data, lon, field["lat"].values
+
+
+def map_figure(forecast: xr.Dataset, var: str, lead_index: int, init_index: int = 0,
+               truth: xr.DataArray | None = None, projection: str = "robinson") -> Any:
+    """Figure with panels forecast | truth | forecast - truth (truth panels only when `truth` is given)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import cartopy.crs as ccrs
+    import matplotlib.pyplot as plt
+
+    if var not in forecast.data_vars:
+        raise UnknownNameError("variable", var, forecast.data_vars, where="the forecast")
+    field = forecast[var].isel(init_time=init_index, lead_time=lead_index).load()
+    init_t = forecast["init_time"].values[init_index]
+    lead = forecast["lead_time"].values[lead_index]
+    valid = forecast["valid_time"].values[init_index, lead_index]
+    units = forecast[var].attrs.get("units", "")
+    name = forecast[var].attrs.get("long_name", var)
+    panels = [(f"forecast ({forecast.attrs.get('model', 'model')})", field)]
+    if truth is not None:
+        panels += [("truth", truth), ("forecast − truth", field - truth.values)]
+    central = float(np.mean([field["lon"].values.min(), field["lon"].values.max()])) if projection == "platecarree" else 0.0
+    proj = _projection(projection, central)
+    fig = plt.figure(figsize=(5.2 * len(panels), 3.6), layout="constrained")
+    values = [field.values] + ([truth.values] if truth is not None else [])
+    vmin = float(np.nanmin([np.nanmin(v) for v in values]))
+    vmax = float(np.nanmax([np.nanmax(v) for v in values]))
+    for k, (title, data) in enumerate(panels):
+        ax = fig.add_subplot(1, len(panels), k + 1, projection=proj)
+        arr, lon, lat = _cyclic(data)
+        if k == 2:
+            lim = float(np.nanmax(np.abs(arr))) or 1.0
+            mesh = ax.pcolormesh(lon, lat, arr, transform=ccrs.PlateCarree(), cmap="RdBu_r", vmin=-lim, vmax=lim,
+                                 shading="nearest")
+        else:
+            mesh = ax.pcolormesh(lon, lat, arr, transform=ccrs.PlateCarree(), cmap=SEQUENTIAL.get(var, "viridis"),
+                                 vmin=vmin, vmax=vmax, shading="nearest")
+        ax.coastlines(resolution="110m", linewidth=0.6, color="black")
+        ax.set_global() if projection == "robinson" else None
+        ax.set_title(title, fontsize=10)
+        cb = fig.colorbar(mesh, ax=ax, orientation="horizontal", shrink=0.8, pad=0.04)
+        cb.set_label(f"{var} [{units}]" if units else var)
+    fig.suptitle(f"{name} ({var}) valid {_fmt_time(valid)} — init {_fmt_time(init_t)} {_lead_label(lead)}", fontsize=11)
+    return fig
+
+
+def truth_field(truth_store: xr.Dataset | None, var: str, valid: Any) -> xr.DataArray | None:
+    """The truth at one valid time, or None when the store lacks that time or variable."""
+    if truth_store is None or var not in truth_store.data_vars:
+        return None
+    times = pd.Index(truth_store["time"].values)
+    pos = times.get_indexer([valid])[0]
+    if pos < 0:
+        return None
+    return truth_store[var].isel(time=pos).drop_vars([c for c in ("time", "split", "segment") if c in truth_store.coords]).load()
+
+
+def plot_map(forecast: xr.Dataset, var: str, out: str | Path, lead: str | None = None, init: str | None = None,
+             truth_store: xr.Dataset | None = None, projection: str = "robinson", dpi: int = 110) -> Path:
+    """Draw forecast | truth | error for one init and lead to a PNG (offline coastlines); returns its path."""
+    import matplotlib.pyplot as plt
+
+    from geostp.io import atomic_write_bytes
+
+    li, ii = select_lead(forecast, lead), select_init(forecast, init)
+    valid = forecast["valid_time"].values[ii, li]
+    truth = truth_field(truth_store, var, valid)
+    with offline_cartopy():
+        fig = map_figure(forecast, var, li, ii, truth, projection)
+        buf = _savefig_bytes(fig, "png", dpi)
+        plt.close(fig)
+    atomic_write_bytes(out, buf)
+    return Path(out)
+
+
+def _savefig_bytes(fig: Any, fmt: str, dpi: int) -> bytes:
+    import io
+
+    bio = io.BytesIO()
+    fig.savefig(bio, format=fmt, dpi=dpi)
+    return bio.getvalue()
+
+
+def animate_map(forecast: xr.Dataset, var: str, out: str | Path, init: str | None = None,
+                truth_store: xr.Dataset | None = None, projection: str = "robinson", fps: float = 2.0,
+                dpi: int = 80) -> Path:
+    """GIF over all lead times of one init (each frame: forecast | truth | error)."""
+    import io
+
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    from geostp.io import atomic_write_bytes
+
+    ii = select_init(forecast, init)
+    images = []
+    with offline_cartopy():
+        for li in range(forecast.sizes["lead_time"]):
+            truth = truth_field(truth_store, var, forecast["valid_time"].values[ii, li])
+            fig = map_figure(forecast, var, li, ii, truth, projection)
+            images.append(Image.open(io.BytesIO(_savefig_bytes(fig, "png", dpi))).convert("RGB"))
+            plt.close(fig)
+    bio = io.BytesIO()
+    images[0].save(bio, format="GIF", save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0)
+    atomic_write_bytes(out, bio.getvalue())
+    return Path(out)
