@@ -174,7 +174,9 @@ def write_store(
     )
     ds.attrs.pop("geostp_complete", None)
     with atomic_dir(path, overwrite=overwrite) as tmp:
-        delayed = ds.to_zarr(tmp, mode="w", zarr_format=2, consolidated=True, compute=False)
+        # write_empty_chunks: a chunk equal to the fill value (segment 0, zeros) must exist on disk, or
+        # open_store's completeness check would call the store corrupt
+        delayed = ds.to_zarr(tmp, mode="w", zarr_format=2, consolidated=True, compute=False, write_empty_chunks=True)
         if progress:
             from tqdm.dask import TqdmCallback
 
