@@ -1,4 +1,4 @@
-"""`geostp data ...`: build analysis-ready stores (prepare, sample) and inspect them (info)."""
+"""`geostp data ...`: build analysis-ready stores (prepare, sample), list catalogs and inspect stores (info)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,15 @@ import click
 
 @click.group()
 def data() -> None:
-    """Build analysis-ready Zarr stores and inspect them."""
+    """Build analysis-ready Zarr stores and inspect them.
+
+    \b
+    Examples:
+      geostp data catalogs
+      geostp data prepare weatherbench --root /data/WeatherBench --vars z500 t850 t2m --out wb.zarr
+      geostp data prepare taxibj --root /data/TaxiBJ --out taxibj.zarr
+      geostp data info wb.zarr
+    """
 
 
 @data.command()
@@ -27,3 +35,106 @@ def sample(out: str | None, overwrite: bool) -> None:
 
     path = build_sample(out=out, overwrite=overwrite)
     click.echo(summarize_store(path))
+
+
+@data.command(context_settings={"max_content_width": 110})
+@click.argument("catalog")
+@click.argument("more_vars", nargs=-1, metavar="[VARS]...")
+@click.option("--root", "--path", "root", metavar="PATH",
+              help="Where the published files are: a folder (weatherbench, taxibj, mmnist, kth), a Zarr store or "
+                   "gs:// / s3:// URL (weatherbench2, needs the `cloud` extra), or a NetCDF file, glob, folder or "
+                   "Zarr store (custom). Example: --root /data/WeatherBench")
+@click.option("--vars", "--var", "variables", multiple=True, metavar="NAMES",
+              help="Short names of the variables, space- or comma-separated: --vars z500 t850 t2m. Default: the "
+                   "catalog's own (weatherbench: z500 t850 t2m; taxibj: inflow outflow). For custom: NAME, "
+                   "SHORT=NAME or SHORT=NAME@LEVEL, e.g. --var t2m --var z500=z@500.")
+@click.option("--out", required=True, type=click.Path(), metavar="STORE",
+              help="The Zarr store to write, e.g. --out wb_5.625.zarr.")
+@click.option("--splits", default=None, metavar="SPEC",
+              help="Calendar splits by year, each a year or an inclusive range: "
+                   "--splits train=1979-2015,valid=2016,test=2017-2018 (the WeatherBench default). Times in no "
+                   "split are left out. Not for mmnist/kth (fixed by protocol); for taxibj it replaces the "
+                   "default test = last 28 days.")
+@click.option("--step", default=None, metavar="DURATION",
+              help="Time step of the store, a multiple of the files' step; keeps times on multiples of it since "
+                   "midnight. Default: 6h for weatherbench (hourly files), else the files' own. Example: --step 12h")
+@click.option("--resolution", default=None, type=click.Choice(["5.625", "2.8125", "1.40625"]),
+              help="WeatherBench v1 resolution folder (<root>/<res>deg); default 5.625. Example: --resolution 2.8125")
+@click.option("--fill", default=None, metavar="VALUE|mean|nearest",
+              help="What to do with NaNs in the source (by default prepare stops and says where they are): a "
+                   "number (--fill 0), mean (the variable's train-split mean) or nearest (the nearest valid "
+                   "time step, e.g. for the NaN first hours of WeatherBench tp).")
+@click.option("--overwrite", is_flag=True,
+              help="Replace an existing store; the old one is kept until the new one is complete.")
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="Run on a dask distributed scheduler, e.g. --scheduler tcp://10.0.0.5:8786 "
+                   "(needs the `distributed` extra). Default: local threads.")
+@click.option("--progress/--no-progress", default=True, help="Show progress bars (default: on).")
+def prepare(catalog, more_vars, root, variables, out, splits, step, resolution, fill, overwrite, scheduler, progress) -> None:
+    """Turn a dataset's published files into one analysis-ready Zarr store, then summarise it.
+
+    CATALOG is one of the packaged catalogs (weatherbench, weatherbench2, taxibj, mmnist, kth, custom; see
+    `geostp data catalogs`) or the path of a catalog YAML. The store holds the fields under their short
+    names with CF attributes, lat/lon ascending (or y/x), split labels, gap-free segments, train-split
+    normalisation statistics and provenance; it opens with xarray.open_zarr.
+
+    \b
+    Examples:
+      geostp data prepare weatherbench --root /data/WeatherBench --vars z500 t850 t2m --out wb.zarr
+      geostp data prepare weatherbench --root /data/WeatherBench --resolution 2.8125 --vars t850 \\
+          --step 6h --splits train=1979-2015,valid=2016,test=2017-2018 --out wb_t850.zarr --overwrite
+      geostp data prepare weatherbench2 --out wb2.zarr --vars z500 t850 \\
+          --root gs://weatherbench2/datasets/era5/1959-2023_01_10-6h-64x32_equiangular_conservative.zarr
+      geostp data prepare taxibj --root /data/TaxiBJ --out taxibj.zarr
+      geostp data prepare mmnist --root /data/moving_mnist --out mmnist.zarr
+      geostp data prepare kth --root /data/kth --out kth.zarr
+      geostp data prepare custom --path 'era5/*.nc' --var t2m --var z500=z@500 \\
+          --splits train=2000-2015,test=2016 --out mine.zarr
+    """
+    from geostp.data.prepare import prepare as run
+    from geostp.data.summary import summarize_store
+
+    names = [n for item in (*variables, *more_vars) for n in item.replace(",", " ").split()] or None
+    path = run(catalog, out, root=root, variables=names, splits=splits, step=step, resolution=resolution, fill=fill,
+               overwrite=overwrite, scheduler=scheduler, progress=progress, echo=lambda m: click.echo(m, err=True))
+    click.echo(summarize_store(path))
+
+
+@data.command()
+@click.argument("store", type=click.Path())
+def info(store: str) -> None:
+    """Summarise a store: variables with units and statistics, grid, time range and step, splits with counts
+    and dates, segments, chunking and provenance. The store is checked (a half-written or corrupt one is refused).
+
+    \b
+    Example:
+      geostp data info wb.zarr
+    """
+    from geostp.data.summary import summarize_store
+
+    click.echo(summarize_store(store))
+
+
+@data.command()
+def catalogs() -> None:
+    """List the packaged dataset catalogs, their variables, splits and default windows.
+
+    \b
+    Example:
+      geostp data catalogs
+    """
+    from geostp.catalogs.spec import list_catalogs, load_catalog
+    from geostp.errors import GeostpError
+
+    for name in list_catalogs():
+        try:
+            spec = load_catalog(name)
+        except GeostpError:  # a catalog with its own schema (e.g. the embedded sample)
+            click.echo(f"{name}\n")
+            continue
+        names = list(spec.all_variables())
+        shown = ", ".join(names[:14]) + (f", ... ({len(names)} in all)" if len(names) > 14 else "")
+        splits = ", ".join(f"{k}={v}" for k, v in spec.splits.items()) or "fixed by protocol / --splits"
+        click.echo(f"{name}: {spec.title}\n  variables: {shown or 'given with --var'}\n  splits: {splits}; "
+                   f"windows {spec.default_t_in} -> {spec.default_t_out}; step {spec.default_step or spec.time_step or 'from the files'}; "
+                   f"normalisation {spec.normalization}\n")
