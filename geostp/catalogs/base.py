@@ -114,7 +114,8 @@ def infer_step(time: np.ndarray, where: str) -> pd.Timedelta:
 
 def step_str(step: pd.Timedelta) -> str:
     """A pandas offset string for a step: 6h, 30min, 1D."""
-    return pd.tseries.frequencies.to_offset(step).freqstr.replace("H", "h").replace("T", "min")
+    text = pd.tseries.frequencies.to_offset(step).freqstr.replace("H", "h").replace("T", "min")
+    return text if text[0].isdigit() else f"1{text}"
 
 
 def cf_attrs(spec_var: Any) -> dict[str, str]:
