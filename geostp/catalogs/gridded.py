@@ -80,6 +80,12 @@ def same_grid(a: xr.DataArray, b: xr.DataArray) -> bool:
     )
 
 
+def time_chunk(da: xr.DataArray, target_bytes: int = 2**25) -> int:
+    """Frames per dask chunk for reading (~32 MiB), whatever the resolution."""
+    frame = int(np.prod([da.sizes[d] for d in da.dims if d != "time"])) * da.dtype.itemsize
+    return max(1, target_bytes // max(frame, 1))
+
+
 def open_series(
     files: Sequence[Path], name: str, level: int | None, label: str, open_kwargs: dict | None = None
 ) -> tuple[xr.DataArray, pd.Timedelta]:
@@ -92,13 +98,14 @@ def open_series(
     ref: tuple[Path, xr.DataArray] | None = None
     ref_step: tuple[Path, pd.Timedelta] | None = None
     for f in files:
-        try:
-            ds = xr.open_dataset(f, chunks={}, **(open_kwargs or {}))
+        try:  # opened lazily without dask; chunked after the level is picked (never a whole-file chunk)
+            ds = xr.open_dataset(f, **(open_kwargs or {}))
         except Exception as exc:  # noqa: BLE001 - any unreadable file is reported with its path
             raise DataError(f"cannot open {f} ({type(exc).__name__}: {exc})") from None
         if name not in ds.data_vars:
             raise DataError(f"{f} has no variable {name!r} (needed for {label}); it has: {', '.join(map(str, ds.data_vars))}")
         da = standardize(select_level(ds[name], level, f"{f}"), f"{f}")
+        da = da.chunk({"time": time_chunk(da)})
         if ref is None:
             ref = (f, da)
         elif not same_grid(ref[1], da):

@@ -78,6 +78,7 @@ class TaxiBJReader(CatalogReader):
             times = slot_times([s for s, k in zip(slots, keep) if k], self.options.slots_per_day)
             flow = ds["data"].isel({ds["data"].dims[0]: np.flatnonzero(keep)})
             flow = flow.rename(dict(zip(flow.dims, ("time", "channel", "y", "x")))).assign_coords(time=times)
+            flow = flow.chunk({"time": 1024})
             parts.append((f, flow))
         parts.sort(key=lambda p: p[1]["time"].values[0])
         flow = xr.concat([p[1] for p in parts], dim="time")
@@ -108,7 +109,7 @@ class TaxiBJReader(CatalogReader):
     def _open_h5(path: Path) -> xr.Dataset:
         """Open a flow file lazily (plain HDF5 without dimension scales, hence phony dims)."""
         try:
-            ds = xr.open_dataset(path, engine="h5netcdf", phony_dims="sort", chunks={})
+            ds = xr.open_dataset(path, engine="h5netcdf", phony_dims="sort")  # lazy; chunked after cleaning
         except Exception as exc:  # noqa: BLE001 - report any unreadable file with its path
             raise DataError(f"cannot read {path} as HDF5 ({type(exc).__name__}: {exc})") from None
         for key in ("data", "date"):

@@ -114,7 +114,9 @@ def find_nans(ds: xr.Dataset, variables: list[str], progress: bool) -> dict[str,
             ti = int(np.argmax(counts.values > 0))
             frame = ds[v].isel(time=ti).values
             idx = np.unravel_index(int(np.argmax(np.isnan(frame))), frame.shape)
-            where = ", ".join([f"time={ds['time'].values[ti]}"] + [f"{d}={ds[d].values[i]:g}" for d, i in zip(grid, idx)])
+            t = ds["time"].values[ti]
+            t = pd.Timestamp(t).isoformat() if np.issubdtype(ds["time"].dtype, np.datetime64) else t
+            where = ", ".join([f"time={t}"] + [f"{d}={ds[d].values[i]:g}" for d, i in zip(grid, idx)])
             out[v] = (total, where)
     return out
 

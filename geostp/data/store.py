@@ -156,7 +156,8 @@ def write_store(
     ds = ds.chunk({"time": time_chunk, **{d: -1 for d in gdims}})
     for name in list(ds.variables):
         ds[name].encoding = {}
-    ds["split"] = ds["split"].astype("<U5")
+    longest = max([5, *(len(str(s)) for s in np.unique(ds["split"].values))])
+    ds["split"] = ds["split"].astype(f"<U{longest}")  # fixed width, never truncating a split name
     ds.attrs.update(
         {
             "geostp_format": FORMAT,
