@@ -65,6 +65,7 @@ class CatalogSpec:
     variables: dict[str, VariableSpec] = field(default_factory=dict)
     pressure_levels: list[int] = field(default_factory=list)
     level_variables: dict[str, LevelFamily] = field(default_factory=dict)
+    static: dict[str, VariableSpec] = field(default_factory=dict)  # time-invariant fields (stored, not channels)
     default_variables: list[str] = field(default_factory=list)  # used when --vars is not given
     splits: dict[str, str] = field(default_factory=dict)  # standard splits: name -> "YYYY" or "YYYY-YYYY"
     fixed_norm: dict[str, tuple[float, float]] = field(default_factory=dict)  # name -> (offset, scale)
@@ -97,7 +98,7 @@ class CatalogSpec:
 
     def variable(self, short: str) -> VariableSpec:
         """The spec of one short name, or an UnknownNameError listing the known ones."""
-        known = self.all_variables()
+        known = {**self.all_variables(), **self.static}
         if short not in known:
             raise UnknownNameError("variable", short, known, where=f"catalog {self.name}")
         return known[short]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import xarray as xr
 
 from geostp.catalogs.base import CatalogReader, PrepareRequest, Source, cf_attrs, common_times, step_str
@@ -50,6 +51,10 @@ class WeatherBenchReader(CatalogReader):
         res = req.resolution or self.options.resolution
         base = self.base_dir(root, res)
         names = self.variables(req)
+        static = [n for n in names if n in self.spec.static]
+        names = [n for n in names if n not in self.spec.static]
+        if not names:
+            raise DataError(f"{', '.join(static)} do not vary in time: add at least one field, e.g. --vars z500 {' '.join(static)}")
         fields, files, step = {}, [], None
         ref: tuple[str, xr.DataArray] | None = None
         for short in names:
@@ -86,4 +91,26 @@ class WeatherBenchReader(CatalogReader):
             fields[short] = da.rename(short).assign_attrs(cf_attrs(var))
             files += [str(f) for f in nc]
         ds, notes = common_times(fields)
-        return Source(ds=ds, time_step=step_str(step[1]), files=files, attrs={"resolution_deg": res}, notes=notes)
+        consts = self._static(base, static, ref[1], files) if static else None
+        return Source(ds=ds, time_step=step_str(step[1]), files=files, attrs={"resolution_deg": res}, notes=notes,
+                      static=consts)
+
+    def _static(self, base: Path, names: list[str], ref: xr.DataArray, files: list[str]) -> xr.Dataset:
+        """Time-invariant fields from the `constants` folder on the fields' grid (lat ascending)."""
+        out = {}
+        for short in names:
+            var = self.spec.static[short]
+            nc = sorted(f for s in var.source for f in (base / s).glob("*.nc"))
+            if not nc:
+                raise DataError(f"{short!r} needs {', '.join(str(base / s) + '/*.nc' for s in var.source)}, which is missing")
+            ds = xr.open_dataset(nc[0])
+            if var.name not in ds.data_vars:
+                raise DataError(f"{nc[0]} has no variable {var.name!r}; it has: {', '.join(map(str, ds.data_vars))}")
+            da = ds[var.name].squeeze(drop=True).sortby("lat").transpose("lat", "lon")
+            if da.shape != (ref.sizes["lat"], ref.sizes["lon"]) or not (
+                np.allclose(da["lat"], ref["lat"]) and np.allclose(da["lon"], ref["lon"])
+            ):
+                raise DataError(f"grids disagree:\n  fields: {describe_grid(ref)}\n  {nc[0]}: {describe_grid(da)}")
+            out[short] = da.reset_coords(drop=True).assign_coords(lat=ref["lat"], lon=ref["lon"]).assign_attrs(cf_attrs(var)).chunk()
+            files.append(str(nc[0]))
+        return xr.Dataset(out)

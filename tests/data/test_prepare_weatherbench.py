@@ -14,7 +14,7 @@ import xarray as xr
 
 from geostp.data import open_store, open_windows
 from geostp.errors import ConfigError, DataError, StoreError, UnknownNameError
-from tests.fixtures import WB1_FOLDERS, prepare_cli, run_cli, write_weatherbench
+from tests.fixtures import WB1_FOLDERS, prepare_cli, run_cli, write_weatherbench, write_weatherbench_constants
 
 YEARS = [2015, 2016, 2017]
 
@@ -109,6 +109,21 @@ def test_step_and_custom_splits(wb, tmp_path):
     train = source_field(tmp, "t2m").sel(time=slice("2015", "2016"))
     train = train.isel(time=np.flatnonzero(pd.DatetimeIndex(train["time"].values).hour % 12 == 0)).values
     assert ds["t2m"].attrs["stats_mean"] == pytest.approx(train.astype(np.float64).mean(), rel=1e-9)
+
+
+def test_constants_are_stored_alongside(tmp_path):
+    root = tmp_path / "wb"
+    write_weatherbench(root, [2015, 2016], variables=["t2m"])
+    folder = write_weatherbench_constants(root)
+    out = tmp_path / "c.zarr"
+    prepare_cli("weatherbench", "--root", root, "--vars", "t2m", "lsm", "orography", "--splits", "train=2015,test=2016", "--out", out)
+    ds = open_store(out)
+    assert ds.attrs["variables"] == ["t2m"] and ds["lsm"].dims == ("lat", "lon")
+    src = xr.open_dataset(folder / "constants_5.625deg.nc")
+    np.testing.assert_array_equal(ds["orography"].values, src["orography"].values)
+    assert ds["orography"].attrs["units"] == "m"
+    with pytest.raises(DataError, match="do not vary in time"):
+        prepare_cli("weatherbench", "--root", root, "--vars", "lsm", "--out", tmp_path / "d.zarr")
 
 
 def test_dataloader_two_workers_yields_the_same_items(wb):
