@@ -8,6 +8,7 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import dask
 import dask.array as dsa
 import numpy as np
 import xarray as xr
@@ -48,6 +49,12 @@ def read_idx_images(path: Path) -> np.ndarray:
     return np.frombuffer(raw, np.uint8, offset=16).reshape(int(n), int(rows), int(cols))
 
 
+def read_sequences(path: str, a: int, b: int) -> np.ndarray:
+    """Sequences a..b-1 of a frames-first (T, N, H, W) file as one frame axis (sequence-major)."""
+    seq = np.load(path, mmap_mode="r")[:, a:b]
+    return np.ascontiguousarray(seq.transpose(1, 0, 2, 3)).reshape(-1, *seq.shape[2:])
+
+
 @register_catalog("mmnist")
 class MovingMNISTReader(CatalogReader):
     """Test sequences from the published file; training digits for the `moving_mnist` generator."""
@@ -75,7 +82,7 @@ class MovingMNISTReader(CatalogReader):
         digits = read_idx_images(digits_file)
         if digits.shape[1:] != (o.digit_size, o.digit_size):
             raise DataError(f"{digits_file}: digits are {digits.shape[1]}x{digits.shape[2]}, expected {o.digit_size}x{o.digit_size}")
-        seq = np.load(test, mmap_mode="r")  # memory-mapped: read in chunks while writing
+        seq = np.load(test, mmap_mode="r")  # only the header is read here
         if seq.ndim != 4 or seq.shape[2:] != (o.canvas, o.canvas) or seq.dtype != np.uint8:
             raise DataError(
                 f"{test}: array {seq.dtype} {seq.shape}, expected uint8 (frames, sequences, {o.canvas}, {o.canvas}) "
@@ -83,9 +90,12 @@ class MovingMNISTReader(CatalogReader):
             )
         n_frames, n_seq = seq.shape[:2]
         block = max(1, 4096 // n_frames)
-        # (frame, sequence, y, x) -> (sequence, frame, y, x) -> one frame axis, sequences in order
-        frames = dsa.from_array(seq, chunks=(n_frames, block, o.canvas, o.canvas)).transpose(1, 0, 2, 3)
-        frames = frames.reshape(n_seq * n_frames, o.canvas, o.canvas)
+        # tasks hold the path, not the array, so they also travel to dask distributed workers
+        frames = dsa.concatenate([
+            dsa.from_delayed(dask.delayed(read_sequences)(str(test), a, min(a + block, n_seq)),
+                             shape=((min(a + block, n_seq) - a) * n_frames, o.canvas, o.canvas), dtype=np.uint8)
+            for a in range(0, n_seq, block)
+        ])
         var = self.spec.variable("frames")
         ds = xr.Dataset(
             {"frames": (("time", "y", "x"), frames, cf_attrs(var))},

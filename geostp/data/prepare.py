@@ -221,7 +221,7 @@ def prepare(
             ds, out, catalog=spec.name, time_step=time_step, norm_kind=spec.normalization,
             default_t_in=spec.default_t_in, default_t_out=spec.default_t_out, splits=split_rules,
             provenance=prov, fixed_norm=spec.fixed_norm, overwrite=overwrite, progress=progress and not scheduler,
-            extra_attrs=source.attrs,
+            extra_attrs={"title": spec.title, "references": list(spec.references), **source.attrs},
         )
     return out
 
