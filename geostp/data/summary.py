@@ -49,10 +49,13 @@ def summarize_store(path: str | Path) -> str:
     for v in variables:
         va = ds[v].attrs
         desc = va.get("long_name", "")
+        stats = (
+            f"mean {_fmt(va.get('stats_mean'))}  std {_fmt(va.get('stats_std'))}  "
+            f"min {_fmt(va.get('stats_min'))}  max {_fmt(va.get('stats_max'))}  n {va.get('stats_count')}"
+            if va.get("stats_count") else "no stored train split (generated on the fly)"
+        )
         lines.append(
-            f"    {v:<8} [{va.get('units', '?')}] {desc}\n"
-            f"             mean {_fmt(va.get('stats_mean'))}  std {_fmt(va.get('stats_std'))}  "
-            f"min {_fmt(va.get('stats_min'))}  max {_fmt(va.get('stats_max'))}  n {va.get('stats_count')}; "
+            f"    {v:<8} [{va.get('units', '?')}] {desc}\n             {stats}; "
             f"{va.get('norm_kind')}: (x - {_fmt(va.get('norm_offset'))}) / {_fmt(va.get('norm_scale'))}"
         )
     extra = [n for n in ds.data_vars if n not in variables]
