@@ -19,6 +19,7 @@ FAMILY_MODULES = (
     "geostp.catalogs.mmnist",
     "geostp.catalogs.kth",
     "geostp.catalogs.custom",
+    "geostp.catalogs.sample",
 )
 
 

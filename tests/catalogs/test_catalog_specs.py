@@ -72,3 +72,15 @@ def test_cli_help_and_catalog_list():
     assert "Examples:" in res.output and "train=1979-2015,valid=2016,test=2017-2018" in res.output
     res = run_cli("data", "catalogs")
     assert res.exit_code == 0 and "weatherbench2" in res.output and "inflow, outflow" in res.output
+
+
+def test_prepare_from_the_sample(tmp_path, monkeypatch):
+    monkeypatch.setenv("GEOSTP_CACHE_DIR", str(tmp_path / "cache"))
+    from geostp.data import open_store
+    from tests.fixtures import prepare_cli
+
+    out = tmp_path / "s.zarr"
+    prepare_cli("sample", "--vars", "t2m", "--step", "12h", "--splits", "train=2014,test=2016", "--out", out)
+    ds = open_store(out)
+    assert ds.attrs["variables"] == ["t2m"] and ds.attrs["time_step"] == "12h" and ds.attrs["synthetic"]
+    assert sorted(set(ds["split"].values)) == ["test", "train"]
