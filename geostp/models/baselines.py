@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from geostp.errors import ShapeError
+from geostp.errors import ConfigError, ShapeError
 from geostp.models.base import BaseConfig, Forecaster
 from geostp.models.registry import register_model
 
@@ -20,9 +20,21 @@ VIDEO_PRESETS = {
 }
 
 
+def check_shapes(cfg: BaseConfig) -> None:
+    """Raise ConfigError unless every entry of in_shape and t_out is positive."""
+    if len(cfg.in_shape) != 4 or any(v < 1 for v in cfg.in_shape) or cfg.t_out < 1:
+        raise ConfigError(
+            f"{type(cfg).__name__}: in_shape (T_in, C, H, W) = {tuple(cfg.in_shape)} and t_out = {cfg.t_out} "
+            "must all be positive"
+        )
+
+
 @dataclass
 class PersistenceConfig(BaseConfig):
     """Persistence has no hyper-parameters beyond the shapes."""
+
+    def __post_init__(self) -> None:
+        check_shapes(self)
 
 
 class Persistence(Forecaster):
@@ -45,6 +57,9 @@ def persistence(cfg: PersistenceConfig) -> Persistence:
 @dataclass
 class ClimatologyConfig(BaseConfig):
     """Climatology has no hyper-parameters beyond the shapes."""
+
+    def __post_init__(self) -> None:
+        check_shapes(self)
 
 
 class Climatology(Forecaster):

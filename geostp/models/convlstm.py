@@ -148,7 +148,7 @@ _SRC = "OpenSTL configs/{} (128×4, 5×5, patch {}), counted without the 2 unuse
         "taxibj": {"in_shape": (4, 2, 32, 32), "t_out": 4, "patch_size": 2},
         "weatherbench": {"in_shape": (12, 1, 32, 64), "t_out": 12, "patch_size": 2},
         "kth": {"in_shape": (10, 1, 128, 128), "t_out": 20, "patch_size": 2},
-        "tiny": {"in_shape": (3, 2, 16, 16), "t_out": 4, "num_layers": 2, "num_hidden": 8, "filter_size": 3,
+        "tiny": {"in_shape": (3, 2, 16, 16), "t_out": 4, "num_layers": 2, "num_hidden": 16, "filter_size": 3,
                  "patch_size": 2},
     },
     published_params={"mmnist": 11_675_648, "taxibj": 11_572_224, "weatherbench": 11_520_512, "kth": 11_520_512},
