@@ -1,0 +1,415 @@
+"""Window loading speed: naive xarray, xbatcher, geostp lazy (0 and 2 workers) and in memory, in one run.
+
+Writes a WeatherBench-like archive (3 variables at 5.625 deg, 32x64, hourly, 2 years) twice: as yearly
+NetCDF files in WeatherBench v1's layout (for the naive loader) and as a geostp store (write_store).
+Every loader yields shuffled batches of 16 windows of 12 + 12 six-hourly frames; each loader runs in
+its own process (clean CPU time and peak RSS), and every loader's windows are checked against geostp's
+in-memory windows. Peak RSS of the lazy path is also measured on a store 3x larger, to show that it is
+bounded by the block pool and not by the store. Saves benchmarks/results/bench_windows.{txt,json}.
+
+Example:
+    python benchmarks/bench_windows.py            # full run, ~3-4 minutes on 2 cores
+    python benchmarks/bench_windows.py --quick    # smoke run in seconds (tiny archive, not saved)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+T_IN, T_OUT, STEP, BATCH = 12, 12, 6, 16
+SPAN = (T_IN + T_OUT - 1) * STEP + 1
+VARS = {  # short name: (WeatherBench v1 folder, file stem, name inside the file, mean, spread)
+    "t850": ("temperature_850", "temperature_850hPa", "t", 260.0, 15.0),
+    "z500": ("geopotential_500", "geopotential_500hPa", "z", 54000.0, 3000.0),
+    "t2m": ("2m_temperature", "2m_temperature", "t2m", 278.0, 20.0),
+}
+NLAT, NLON = 32, 64
+LOADERS = {
+    "naive": "open_mfdataset+merge per window, isel, .values",
+    "xbatcher": "xbatcher BatchGenerator per 6h phase, bgen[k]",
+    "torch_random": "geostp lazy, plain DataLoader(shuffle=True), w=0",
+    "lazy_w0": "geostp lazy, ds.loader(16), in-process",
+    "lazy_w2": "geostp lazy, ds.loader(16, num_workers=2)",
+    "inmem": "geostp in_memory=True, ds.loader(16)",
+}
+BOUNDED = ("naive", "xbatcher", "torch_random")
+
+
+# ---------------------------------------------------------------------------------------- archive
+def synthetic(years: list[int], hours: int | None = None):
+    """Lazy (dask) WeatherBench-like fields: climatology by latitude + seeded noise, deterministic."""
+    import dask.array as da
+    import pandas as pd
+    import xarray as xr
+
+    times = pd.date_range(f"{years[0]}-01-01", f"{years[-1]}-12-31 23:00", freq="1h")
+    if hours is not None:
+        times = times[:hours]
+    lat = np.linspace(-87.1875, 87.1875, NLAT)
+    lon = np.arange(NLON) * 5.625
+    data = {}
+    for k, (v, (_, _, _, mean, spread)) in enumerate(VARS.items()):
+        rs = da.random.RandomState(1000 + k)
+        noise = rs.standard_normal((len(times), NLAT, NLON), chunks=(744, NLAT, NLON)).astype(np.float32)
+        clim = (mean + spread * np.cos(np.deg2rad(lat)))[:, None].astype(np.float32)
+        data[v] = (("time", "lat", "lon"), noise * np.float32(spread / 5) + clim, {"units": "K" if v != "z500" else "m2 s-2"})
+    split = np.full(len(times), "train")
+    return xr.Dataset(data, coords={"time": times, "lat": lat, "lon": lon, "split": ("time", split)})
+
+
+def write_archive(work: Path, years: list[int], hours: int | None, netcdf: bool, name: str) -> Path:
+    """Write the geostp store (and, if asked, the yearly NetCDF files) under `work`; return the store."""
+    from geostp.data.store import write_store
+
+    ds = synthetic(years, hours)
+    if netcdf:
+        for v, (folder, stem, inner, _, _) in VARS.items():
+            (work / "nc" / folder).mkdir(parents=True, exist_ok=True)
+            for y in sorted(set(ds["time"].dt.year.values.tolist())):
+                part = ds[[v]].sel(time=str(y)).drop_vars("split").rename({v: inner})
+                part.to_netcdf(work / "nc" / folder / f"{stem}_{y}_5.625deg.nc")
+    store = work / name
+    write_store(ds, store, catalog="bench", time_step="1h", norm_kind="zscore", default_t_in=T_IN,
+                default_t_out=T_OUT, splits={"train": "all"}, progress=False)
+    return store
+
+
+# ---------------------------------------------------------------------------------------- loaders
+def shuffled_batches(n: int, seed: int = 0) -> list[np.ndarray]:
+    """A plain random order of all windows in batches of 16 (for the loaders without their own sampler)."""
+    order = np.random.default_rng(seed).permutation(n)
+    return [order[i : i + BATCH] for i in range(0, n, BATCH)]
+
+
+def naive_batches(work: Path, starts: np.ndarray, budget: float):
+    """Reopen the NetCDF files for every window (as a first script would), isel, .values."""
+    import xarray as xr
+
+    files = {v: sorted((work / "nc" / f).glob("*.nc")) for v, (f, *_rest) in VARS.items()}
+    inner = {v: VARS[v][2] for v in VARS}
+    for batch in shuffled_batches(len(starts)):
+        xs, ys = [], []
+        for i in batch:
+            s = int(starts[i])
+            merged = xr.merge([xr.open_mfdataset(files[v]) for v in VARS])
+            w = merged.isel(time=slice(s, s + SPAN, STEP))
+            arr = np.stack([w[inner[v]].values for v in VARS], axis=1)
+            merged.close()
+            xs.append(arr[:T_IN])
+            ys.append(arr[T_IN:])
+        yield batch, np.stack(xs), np.stack(ys), True  # raw physical units
+        if budget_spent(budget):
+            return
+
+
+def xbatcher_batches(store: Path, starts: np.ndarray, budget: float):
+    """xbatcher over the opened store: one BatchGenerator per 6-hourly phase; window at hour s = gens[s % 6][s // 6]."""
+    import xarray as xr
+    import xbatcher
+
+    ds = xr.open_zarr(store, consolidated=True)[list(VARS)]
+    gens = [
+        xbatcher.BatchGenerator(ds.isel(time=slice(p, None, STEP)), input_dims={"time": T_IN + T_OUT, "lat": NLAT, "lon": NLON},
+                                input_overlap={"time": T_IN + T_OUT - 1})
+        for p in range(STEP)
+    ]
+    for batch in shuffled_batches(len(starts)):
+        xs, ys = [], []
+        for i in batch:
+            s = int(starts[i])
+            w = gens[s % STEP][s // STEP]
+            arr = np.stack([w[v].values for v in VARS], axis=1)
+            xs.append(arr[:T_IN])
+            ys.append(arr[T_IN:])
+        yield batch, np.stack(xs), np.stack(ys), True
+        if budget_spent(budget):
+            return
+
+
+def torch_random_batches(store: Path, budget: float):
+    """What a user gets from a plain torch DataLoader over the lazy dataset (random windows, __getitems__)."""
+    from torch.utils.data import DataLoader
+
+    from geostp.data import open_windows
+
+    ds = open_windows(store, "train", T_IN, T_OUT, step=f"{STEP}h")
+    loader = DataLoader(ds, batch_size=BATCH, sampler=BatchOrder(shuffled_batches(len(ds), seed=0)))
+    for batch, (x, y) in zip(shuffled_batches(len(ds), seed=0), loader):
+        yield batch, x, y, False
+        if budget_spent(budget):
+            return
+
+
+class BatchOrder:
+    """A sampler yielding the indices of the shared random order, flat (DataLoader batches them)."""
+
+    def __init__(self, batches: list[np.ndarray]) -> None:
+        self.flat = np.concatenate(batches).tolist()
+
+    def __iter__(self):
+        return iter(self.flat)
+
+    def __len__(self) -> int:
+        return len(self.flat)
+
+
+_T0 = [0.0]
+
+
+def budget_spent(budget: float) -> bool:
+    return budget > 0 and time.perf_counter() - _T0[0] >= budget
+
+
+def geostp_loader(store: Path, in_memory: bool, workers: int):
+    from geostp.data import open_windows
+
+    ds = open_windows(store, "train", T_IN, T_OUT, step=f"{STEP}h", in_memory=in_memory)
+    return ds, ds.loader(BATCH, shuffle=True, seed=0, num_workers=workers, with_index=True)
+
+
+# ---------------------------------------------------------------------------------------- one loader, measured
+def fingerprint(x, y) -> np.ndarray:
+    """Per window and channel sums of x and y (float64): a cheap, order-sensitive check of each window."""
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    return np.concatenate([x.sum(axis=(1, 3, 4)), y.sum(axis=(1, 3, 4)), (x[:, :, :, ::7, ::5] ** 2).sum(axis=(1, 3, 4))], axis=1)
+
+
+def run_loader(name: str, work: Path, store: Path, budget: float, verify: bool = True) -> dict:
+    """Time one loader over the store; return figures plus the fingerprints of the windows it yielded."""
+    import psutil
+
+    from geostp.data import open_windows
+
+    proc = psutil.Process()
+    ref = open_windows(store, "train", T_IN, T_OUT, step=f"{STEP}h")  # for starts and normalisation only
+    starts, norm = np.asarray(ref.starts), ref
+    t_setup = time.perf_counter()
+    ds = None
+    if name == "naive":
+        it = naive_batches(work, starts, budget)
+    elif name == "xbatcher":
+        it = xbatcher_batches(store, starts, budget)
+    elif name == "torch_random":
+        it = torch_random_batches(store, budget)
+    else:
+        ds, loader = geostp_loader(store, name == "inmem", 2 if name == "lazy_w2" else 0)
+        it = ((idx.numpy(), x, y, False) for x, y, idx in loader)
+    setup = time.perf_counter() - t_setup
+    rss_before = proc.memory_info().rss
+    cpu0, sys0 = os.times(), psutil.cpu_times()
+    _T0[0] = time.perf_counter()
+    n, seen, keep = 0, [], []
+    for batch, x, y, raw in it:
+        n += len(batch)
+        if name in BOUNDED:  # slow loaders: keep what they produced for the check (few windows)
+            keep.append((np.asarray(batch), np.asarray(x), np.asarray(y), raw))
+        seen.append(np.asarray(batch))
+    wall = time.perf_counter() - _T0[0]
+    cpu1, sys1 = os.times(), psutil.cpu_times()
+    cpu = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system) + (cpu1.children_user - cpu0.children_user) + (
+        cpu1.children_system - cpu0.children_system)
+    busy = 1 - (sys1.idle - sys0.idle + getattr(sys1, "iowait", 0) - getattr(sys0, "iowait", 0)) / max(
+        1e-9, sum(sys1) - sum(sys0))
+    ncpu = psutil.cpu_count() or 1
+    out = {
+        "loader": name, "what": LOADERS[name], "windows": n, "sec": wall, "win_s": n / wall, "cpu_s": cpu,
+        "win_cpu_s": n / max(cpu, 1e-9), "setup_s": setup,
+        "rss_peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "rss_before_mb": rss_before / 2**20,
+        "worker_rss_peak_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024 if name == "lazy_w2" else None,
+        "busy_pct": 100 * busy, "other_pct": max(0.0, 100 * busy - 100 * cpu / (wall * ncpu)),
+        "block_reads": getattr(ds, "block_reads", None), "n_blocks": getattr(ds, "n_blocks", None),
+    }
+    order = np.concatenate(seen)
+    out["every_window_once"] = bool(len(order) == len(starts) and len(np.unique(order)) == len(starts))
+    if not verify:
+        return out
+    # the check: fingerprints of what the loader yielded, against the in-memory windows (parent compares)
+    if name in BOUNDED:
+        idx = np.concatenate([k[0] for k in keep])
+        fx = []
+        for b, x, y, raw in keep:
+            x, y = (norm.normalize(x), norm.normalize(y)) if raw else (x, y)
+            fx.append(fingerprint(x, y))
+        out["check"] = {"idx": idx.tolist(), "fp": np.concatenate(fx).tolist()}
+    else:  # a second pass of the same epoch (set_epoch(0)), untimed, fingerprinting every batch
+        loader.set_epoch(0)
+        idx, fx = [], []
+        for x, y, i in loader:
+            idx.append(i.numpy())
+            fx.append(fingerprint(x, y))
+        out["check"] = {"idx": np.concatenate(idx).tolist(), "fp": np.concatenate(fx).tolist()}
+    return out
+
+
+def rss_epoch(store: Path, in_memory: bool) -> dict:
+    """Peak RSS of one epoch of the geostp loader (run in a fresh process)."""
+    import psutil
+
+    from geostp.data import open_windows
+
+    base = psutil.Process().memory_info().rss
+    ds = open_windows(store, "train", T_IN, T_OUT, step=f"{STEP}h", in_memory=in_memory)
+    n = 0
+    for x, _ in ds.loader(BATCH, shuffle=True, seed=0):
+        n += len(x)
+    return {"windows": n, "rss_base_mb": base / 2**20, "rss_peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def in_child(args: list[str]) -> dict:
+    """Run this script with `args` in a fresh process; return the JSON it prints last."""
+    res = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, check=False)
+    if res.returncode != 0:
+        raise RuntimeError(f"child {args} failed:\n{res.stderr[-3000:]}")
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+# ---------------------------------------------------------------------------------------- report
+def check_windows(results: dict, store: Path) -> dict:
+    """Compare every loader's fingerprints with the in-memory dataset's windows; return max rel. error."""
+    from geostp.data import open_windows
+
+    mem = open_windows(store, "train", T_IN, T_OUT, step=f"{STEP}h", in_memory=True)
+    out = {}
+    for name, r in results.items():
+        idx = np.asarray(r["check"]["idx"], np.int64)
+        fp = np.asarray(r["check"]["fp"])
+        want = np.concatenate([fingerprint(*mem.get_batch(idx[i : i + 256])) for i in range(0, len(idx), 256)])
+        err = float(np.max(np.abs(fp - want) / (np.abs(want) + 1.0)))
+        out[name] = err
+    return out
+
+
+def table(results: dict, errors: dict, rss: dict, meta: dict) -> str:
+    """The printed and saved table."""
+    naive, xb, mem = (results[k]["win_s"] for k in ("naive", "xbatcher", "inmem"))
+    head = (f"{'loader':<13}| {'what':<49}| {'windows':>7} | {'sec':>6} | {'win/s':>8} | {'x naive':>8} | {'x xbatch':>8} | "
+            f"{'% inmem':>7} | {'win/CPU-s':>9} | {'setup s':>7} | {'RSS MB':>6} | {'wkr MB':>6} | {'busy%':>5} | {'other%':>6} | check")
+    lines = [head, "-" * len(head)]
+    for k, r in results.items():
+        wk = f"{r['worker_rss_peak_mb']:6.0f}" if r.get("worker_rss_peak_mb") else f"{'-':>6}"
+        ok = "ok" if errors[k] < 1e-5 and (k in BOUNDED or r["every_window_once"]) else f"FAIL {errors[k]:.1e}"
+        lines.append(
+            f"{k:<13}| {r['what']:<49}| {r['windows']:>7} | {r['sec']:>6.2f} | {r['win_s']:>8.1f} | {r['win_s'] / naive:>8.1f} | "
+            f"{r['win_s'] / xb:>8.1f} | {100 * r['win_s'] / mem:>6.1f}% | {r['win_cpu_s']:>9.1f} | {r['setup_s']:>7.2f} | "
+            f"{r['rss_peak_mb']:>6.0f} | {wk} | {r['busy_pct']:>5.0f} | {r['other_pct']:>6.0f} | {ok}"
+        )
+    lazy = results["lazy_w0"]["win_s"]
+    targets = [
+        ("geostp lazy >= 50% of geostp in-memory", lazy / mem, 0.5, f"{100 * lazy / mem:.0f}%"),
+        ("geostp lazy >= 100x xbatcher", lazy / xb, 100, f"{lazy / xb:.0f}x"),
+        ("geostp in-memory >= 800x naive", mem / naive, 800, f"{mem / naive:.0f}x"),
+    ]
+    lines += ["", "targets (ratios within this run):"]
+    lines += [f"  {'PASS' if v >= lim else 'FAIL'}  {txt}: {shown}" for txt, v, lim, shown in targets]
+    if rss:
+        lines += ["", "peak RSS of one epoch, fresh process (MB; 'base' = after imports):"]
+        for k, r in rss.items():
+            lines.append(f"  {k:<28} store {r['store_mb']:>6.0f} MB | base {r['rss_base_mb']:>5.0f} | peak {r['rss_peak_mb']:>6.0f} "
+                         f"| peak-base {r['rss_peak_mb'] - r['rss_base_mb']:>6.0f} | windows {r['windows']}")
+    lines += [
+        "",
+        f"archive: {meta['desc']}",
+        f"windows: {T_IN}+{T_OUT} frames every {STEP} h (span {SPAN} hourly steps), shuffled batches of {BATCH}; "
+        f"geostp blocks: {meta['blocks']}",
+        f"bounded loaders ({', '.join(BOUNDED)}) run batches of a random order until {meta['budget']:.0f} s have passed; "
+        "the others run one whole epoch.",
+        "check: fingerprints (per-window channel sums) of every window yielded equal geostp in-memory's (rel. err < 1e-5); "
+        "geostp loaders also yield every window exactly once (the check pass repeats epoch 0 untimed).",
+        "win/CPU-s counts the loader process and its workers; busy% = whole machine (all cores) during the run, "
+        "other% = busy share not used by this loader (other users of the machine).",
+        f"each loader ran in its own process; machine: {meta['machine']}; {meta['when']}",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="tiny archive (~2 months), 2 s budgets, no 3x store, nothing saved")
+    ap.add_argument("--budget", type=float, default=None, help="seconds for each bounded (slow) loader (default 20; quick 2)")
+    ap.add_argument("--workdir", type=Path, default=None, help="where to write the archives (default: a temp dir, removed)")
+    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "bench_windows",
+                    help="output stem: writes STEM.txt and STEM.json")
+    ap.add_argument("--only", nargs="*", default=None, help=f"run only these loaders of: {', '.join(LOADERS)}")
+    ap.add_argument("--child", nargs=3, metavar=("MODE", "WORK", "STORE"), help=argparse.SUPPRESS)
+    ap.add_argument("--child-budget", type=float, default=0.0, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+
+    if args.child:  # internal: one measurement in this fresh process, JSON on the last line
+        mode, work, store = args.child
+        if mode in ("rss_lazy", "rss_inmem"):
+            res = rss_epoch(Path(store), mode == "rss_inmem")
+        else:
+            res = run_loader(mode, Path(work), Path(store), args.child_budget)
+        print(json.dumps(res))
+        return
+
+    import platform
+
+    budget = args.budget if args.budget is not None else (2.0 if args.quick else 20.0)
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="bench_windows_"))
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        t0 = time.perf_counter()
+        hours = 24 * 61 if args.quick else None
+        store = write_archive(work, [1979, 1980], hours, netcdf=True, name="store1x.zarr")
+        store_mb = sum(f.stat().st_size for f in store.rglob("*") if f.is_file()) / 2**20
+        print(f"wrote the archive ({store_mb:.0f} MB store + NetCDF) in {time.perf_counter() - t0:.1f} s", flush=True)
+        results = {}
+        for name in args.only or LOADERS:
+            results[name] = in_child(["--child", name, str(work), str(store), "--child-budget", str(budget if name in BOUNDED else 0)])
+            r = results[name]
+            print(f"  {name:<13} {r['windows']:>6} windows {r['sec']:6.2f} s {r['win_s']:9.1f} win/s "
+                  f"(busy {r['busy_pct']:.0f}%, other {r['other_pct']:.0f}%)", flush=True)
+        errors = check_windows(results, store)
+        rss = {}
+        if not args.quick:
+            big = write_archive(work, [1979, 1980, 1981, 1982, 1983, 1984], None, netcdf=False, name="store3x.zarr")
+            big_mb = sum(f.stat().st_size for f in big.rglob("*") if f.is_file()) / 2**20
+            for label, s, mb in (("1x", store, store_mb), ("3x", big, big_mb)):
+                for mode in ("rss_lazy", "rss_inmem"):
+                    r = in_child(["--child", mode, str(work), str(s)])
+                    rss[f"{'lazy' if mode == 'rss_lazy' else 'in-memory'} {label}"] = {**r, "store_mb": mb}
+                    print(f"  {mode} {label}: peak {r['rss_peak_mb']:.0f} MB", flush=True)
+        from geostp.data import open_windows
+
+        ref = open_windows(store, "train", T_IN, T_OUT, step=f"{STEP}h")
+        meta = {
+            "desc": f"3 variables x {NLAT}x{NLON}, hourly, {'2 months' if args.quick else '1979-1980'}: yearly NetCDF "
+                    f"(WeatherBench v1 layout) + geostp store of {store_mb:.0f} MB (time chunk {ref.time_chunk})",
+            "blocks": f"{ref.n_blocks} blocks of {int(np.median(ref.block_hi - ref.block_lo))} frames, pool of {ref.pool_blocks}",
+            "budget": budget, "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+            "when": time.strftime("%Y-%m-%d %H:%M"),
+        }
+        if args.only:
+            print(json.dumps({k: {kk: vv for kk, vv in r.items() if kk != "check"} for k, r in results.items()}, indent=1))
+            print("errors:", errors)
+            return
+        text = table(results, errors, rss, meta)
+        print()
+        print(text)
+        if not args.quick:
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.with_suffix(".txt").write_text(text + "\n")
+            saved = {"results": {k: {kk: vv for kk, vv in r.items() if kk != "check"} for k, r in results.items()},
+                     "check_rel_err": errors, "rss": rss, "meta": meta}
+            args.out.with_suffix(".json").write_text(json.dumps(saved, indent=1) + "\n")
+            print(f"\nsaved {args.out.with_suffix('.txt')} and .json")
+    finally:
+        if args.workdir is None:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
