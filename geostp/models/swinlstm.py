@@ -96,8 +96,8 @@ def relative_position_index(window: int) -> torch.Tensor:
 
 
 def shift_region_mask(h: int, w: int, window: int, shift: int, periodic_w: bool = False) -> torch.Tensor:
-    """(nW, N, N) additive mask for shifted windows: -100 where query and key come from different
-    regions of the cyclically rolled grid (they were not neighbours before the roll), else 0."""
+    """(nW, N, N) bool mask for shifted windows: True where query and key come from different regions of
+    the cyclically rolled grid (they were not neighbours before the roll); such pairs get -100."""
     def regions(n: int) -> torch.Tensor:
         r = torch.zeros(n, dtype=torch.long)
         r[n - window : n - shift] = 1
@@ -107,8 +107,7 @@ def shift_region_mask(h: int, w: int, window: int, shift: int, periodic_w: bool 
     rw = torch.zeros(w, dtype=torch.long) if periodic_w else regions(w)
     label = regions(h)[:, None] * 3 + rw[None, :]  # (h, w)
     win = label.view(h // window, window, w // window, window).permute(0, 2, 1, 3).reshape(-1, window * window)
-    diff = win[:, :, None] != win[:, None, :]
-    return diff.float() * -100.0
+    return win[:, :, None] != win[:, None, :]
 
 
 class WindowAttention(nn.Module):
@@ -136,7 +135,7 @@ class WindowAttention(nn.Module):
         b = self.relative_position_bias_table[self.relative_position_index].view(n, n, self.heads).permute(2, 0, 1)
         if self.region_mask is None:
             return b.unsqueeze(0)
-        return (b.unsqueeze(0) + self.region_mask.unsqueeze(1)).reshape(1, -1, n, n)
+        return (b.unsqueeze(0) - 100.0 * self.region_mask.unsqueeze(1)).reshape(1, -1, n, n)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B, H, W, D) -> (B, H, W, D)."""
@@ -286,6 +285,8 @@ def check_tiling(cfg: SwinLSTMConfig) -> tuple[int, int]:
             f"(e.g. {math.ceil(hh / multiple) * multiple} x {math.ceil(ww / multiple) * multiple}), "
             f"or pad/crop the data")
     where = f"swinlstm-{cfg.variant} (patch {p}, window {win}) cannot tile a {hh} x {ww} grid"
+    if hh < 1 or ww < 1:
+        raise ShapeError(f"{where}: the grid must not be empty; {hint}")
     if hh % p or ww % p:
         raise ShapeError(f"{where}: {hh} x {ww} is not a multiple of the patch size {p}; {hint}")
     h, w = hh // p, ww // p
@@ -428,6 +429,9 @@ def _validate(cfg: SwinLSTMConfig) -> None:
 
 _SRC = "authors' code SongTang-x/SwinLSTM ({f}), instantiated: {n:,} minus {dead:,} never-used parameters"
 PRESETS = {
+    # CPU-sized D for unit tests (stages 8x8, 4x4 and 2x2 tokens: the last two shrink the window).
+    "tiny": {"in_shape": (3, 2, 16, 16), "t_out": 4, "variant": "D", "embed_dim": 16, "depths_down": (2, 2),
+             "depths_up": (2, 2), "num_heads": (2, 2), "drop_path_rate": 0.0, "output_activation": "none"},
     # Authors' Moving MNIST configuration (configs.py), D as the paper's best; B as the light model.
     "mmnist": {"in_shape": (10, 1, 64, 64), "t_out": 10, "variant": "D"},
     "mmnist_b": {"in_shape": (10, 1, 64, 64), "t_out": 10, "variant": "B"},
