@@ -2,17 +2,18 @@
 
 Built deterministically in seconds from a fixed seed, no download, cached in the user's cache dir. It is
 NOT ERA5: zonal-mean climatologies, seasonal and diurnal cycles in physical units, plus weather made of
-eastward-propagating, Rossby-dispersed waves whose amplitudes decorrelate as AR(1) noise, so persistence
+eastward-propagating, Rossby-dispersed waves driven by red (AR(1)) noise, so persistence
 is beatable and predictability decays with lead time.
 
 How the fields are made (all in numpy, vectorised over space; one short loop over time steps):
 
 * anomalies: three unit-variance random fields, each a zonal Fourier series per latitude row whose
-  complex coefficients follow a_{t+1} = rho_k exp(-i k c_k(lat) dt / (a cos lat)) a_t + noise, i.e. an
-  Ornstein-Uhlenbeck process advected east by a zonal jet with the barotropic Rossby phase speed
+  complex coefficients follow a_{t+1} = M a_t + b_t, M = rho_k exp(-i k c_k(lat) dt / (a cos lat)):
+  damped advection east by a zonal jet with the barotropic Rossby phase speed
   c_k = U(lat) - beta / (k^2 / (a cos lat)^2 + l^2) (long waves slow or retrograde, synoptic waves at
-  about 10 m/s); the innovations are smooth in latitude and rho_k = exp(-dt / tau_k) with tau_k of
-  days for planetary waves and about a day for small scales;
+  about 10 m/s), rho_k = exp(-dt / tau_k) with tau_k of days for planetary waves and about a day for
+  small scales; the forcing b is AR(1) red noise (memory ~1 day), smooth in latitude, so trajectories
+  are smooth at short leads (like weather, unlike white-noise-driven AR(1)) and decorrelate over days;
 * t850 = climatology(lat, season, land) + sigma_T(lat, season) * F1;
 * z500 = Phi_1000 + R_d ln2 (T_layer) (the hypsometric thickness of 1000-500 hPa) with the layer mean
   temperature following t850, plus an independent surface-geopotential field F2: z500 and t850
@@ -51,7 +52,6 @@ DEFAULT_T_OUT = 12
 NORM_KIND = "zscore"
 VARIABLES = ("t850", "z500", "t2m")
 
-G0 = 9.80665  # standard gravity, m s-2
 R_DRY = 287.05  # gas constant of dry air, J kg-1 K-1
 THICKNESS_PER_K = R_DRY * np.log(2.0)  # 1000-500 hPa thickness per K of layer-mean temperature, m2 s-2 K-1
 EARTH_RADIUS = 6.371e6  # m
@@ -61,8 +61,8 @@ SPIN_UP_STEPS = 480  # >= 120 days of 6-hourly steps run (in whole blocks) and d
 
 CF_ATTRS = {
     "t850": {"units": "K", "long_name": "Temperature at 850 hPa (synthetic)", "standard_name": "air_temperature"},
-    "z500": {"units": "m**2 s**-2", "long_name": "Geopotential at 500 hPa (synthetic; not height: divide by 9.80665 for gpm)",
-             "standard_name": "geopotential"},
+    "z500": {"units": "m**2 s**-2", "standard_name": "geopotential",
+             "long_name": "Geopotential at 500 hPa (synthetic; not height: divide by 9.80665 for gpm)"},
     "t2m": {"units": "K", "long_name": "2 metre temperature (synthetic)", "standard_name": "air_temperature"},
 }
 QUANTUM = {"t850": 1 / 64, "z500": 1.0, "t2m": 1 / 64}
@@ -93,7 +93,10 @@ class WaveField:
 
 @dataclass(frozen=True)
 class SampleParams:
-    """Every number the generator uses; its hash is part of the cache key, so a change rebuilds."""
+    """The tunable numbers of the weather generator (the climatology's are inline in `sample_dataset`).
+
+    The cache key hashes these and this module's source, so changing either rebuilds the cached sample.
+    """
 
     seed: int = 20140101
     jet_speed: float = 16.0  # m/s, steering jet peak at +-45 deg
@@ -101,9 +104,12 @@ class SampleParams:
     jet_width: float = 20.0
     tropical_easterly: float = 6.0  # m/s, westward steering at the equator
     meridional_wavelength_km: float = 5000.0  # sets l in the Rossby phase speed
-    t850: WaveField = WaveField(k_cut=7.0, tau_days=9.0, tau_k=7.0, tau_min_days=0.75, forcing_tau_days=1.0, steering=1.0, lat_smooth_deg=8.0)
-    phi1000: WaveField = WaveField(k_cut=6.0, tau_days=7.0, tau_k=7.0, tau_min_days=0.75, forcing_tau_days=1.0, steering=1.0, lat_smooth_deg=9.0)
-    boundary: WaveField = WaveField(k_cut=10.0, tau_days=1.5, tau_k=12.0, tau_min_days=0.4, forcing_tau_days=0.1, steering=0.6, lat_smooth_deg=6.0)
+    t850: WaveField = WaveField(k_cut=7.0, tau_days=9.0, tau_k=7.0, tau_min_days=0.75, forcing_tau_days=1.0,
+                                steering=1.0, lat_smooth_deg=8.0)
+    phi1000: WaveField = WaveField(k_cut=6.0, tau_days=7.0, tau_k=7.0, tau_min_days=0.75, forcing_tau_days=1.0,
+                                   steering=1.0, lat_smooth_deg=9.0)
+    boundary: WaveField = WaveField(k_cut=10.0, tau_days=1.5, tau_k=12.0, tau_min_days=0.4, forcing_tau_days=0.1,
+                                    steering=0.6, lat_smooth_deg=6.0)
 
 
 def cache_dir() -> Path:
@@ -271,8 +277,8 @@ def sample_dataset(years: Sequence[int] = DEFAULT_YEARS, params: SampleParams = 
     ext = 1.0 - np.exp(-((lat[:, None] / 35.0) ** 2))  # 0 in the tropics, 1 poleward of ~50 deg
 
     # Every field is (static map) + (time factor) x (static map) + ...: transcendental functions are
-    # taken on the small factors only (float64), the big (time, lat, lon) arrays see + and * in
-    # float32, which are exact IEEE operations (same bytes on any CPU before quantisation).
+    # taken on the small factors only (float64); the big (time, lat, lon) arrays see only + and * in
+    # float32 (fast, and correctly rounded IEEE operations, so no platform-dependent math library).
     days = ((time - pd.Timestamp("2000-01-01")) / pd.Timedelta("1D")).to_numpy()
     summer = np.cos(2 * np.pi * (days - 200.0) / YEAR_DAYS)  # +1 around 19 July: t850 lags the NH solstice
     hour = time.hour.to_numpy() + time.minute.to_numpy() / 60
@@ -289,7 +295,8 @@ def sample_dataset(years: Sequence[int] = DEFAULT_YEARS, params: SampleParams = 
     t_pole = np.where(lat >= 0, 256.0, 252.0)[:, None]
     t_bar = t_pole + (292.0 - t_pole) * np.cos(phi) ** 1.5
     amp = 1.0 + np.where(lat >= 0, 9.0, 5.0)[:, None] * s2
-    t850_clim = f32(t_bar) + s_t * f32(hemi * (amp + 3.5 * np.sqrt(np.abs(np.sin(phi))) * land850)) + d_t * f32(0.3 * land)
+    continents = 3.5 * np.sqrt(np.abs(np.sin(phi))) * land850  # warmer in summer, colder in winter
+    t850_clim = f32(t_bar) + s_t * f32(hemi * (amp + continents)) + d_t * f32(0.3 * land)
 
     # anomalies, amplitude larger in the winter hemisphere's storm track: sigma = a(lat) + s(t) b(lat)
     fields = wave_fields(nt, params)
@@ -316,13 +323,12 @@ def sample_dataset(years: Sequence[int] = DEFAULT_YEARS, params: SampleParams = 
     del fields, t850_clim, t850_anom
 
     data = {}
-    for name, arr in (("t850", t850), ("z500", z500), ("t2m", t2m)):
+    for name, arr in zip(VARIABLES, (t850, z500, t2m)):
         inv_q = np.float32(1 / QUANTUM[name])  # a power of two: scaling is exact
         arr *= inv_q
         np.round(arr, out=arr)
         arr /= inv_q
         data[name] = (("time", "lat", "lon"), arr, dict(CF_ATTRS[name]))
-    splits = sample_splits((y0, y1))
     split = np.full(nt, "train", dtype="<U5")
     split[time.year == y1 - 1] = "valid"
     split[time.year == y1] = "test"
@@ -336,7 +342,6 @@ def sample_dataset(years: Sequence[int] = DEFAULT_YEARS, params: SampleParams = 
         },
     )
     ds.attrs.update(sample_attrs((y0, y1), params))
-    ds.attrs["splits_by_year"] = json.dumps(splits)
     return ds
 
 
@@ -348,7 +353,8 @@ def sample_attrs(years: tuple[int, int], params: SampleParams = SampleParams()) 
         "description": (
             "Synthetic data made by geostp.data.sample, not reanalysis: t850, z500 and t2m on the "
             "WeatherBench 5.625 deg grid, 6-hourly, with zonal-mean climatologies, seasonal and diurnal "
-            "cycles, and eastward-propagating Rossby-dispersed waves with AR(1) decorrelating amplitudes. "
+            "cycles, and eastward-propagating Rossby-dispersed waves driven by red noise, so they decorrelate "
+            "over days. "
             "z500 follows t850 through the 1000-500 hPa thickness. For testing and demonstrating the "
             "pipeline only; scores on it say nothing about skill on real weather."
         ),
@@ -398,13 +404,12 @@ def build_sample(
                 "pass --overwrite to replace it (it is kept until the new one is complete), or choose another --out"
             )
     ds = sample_dataset(yrs)
-    splits = json.loads(ds.attrs.pop("splits_by_year"))
     write_store(
         ds, path, catalog=CATALOG, time_step=TIME_STEP, norm_kind=NORM_KIND,
-        default_t_in=DEFAULT_T_IN, default_t_out=DEFAULT_T_OUT, splits=splits,
+        default_t_in=DEFAULT_T_IN, default_t_out=DEFAULT_T_OUT, splits=sample_splits(yrs),
         provenance=provenance(source="geostp.data.sample (synthetic)", generator_version=GENERATOR_VERSION,
                               seed=SampleParams().seed, years=list(yrs)),
         overwrite=cached or overwrite, progress=progress,
-        extra_attrs={k: v for k, v in ds.attrs.items()},
+        extra_attrs=dict(ds.attrs),
     )
     return path
