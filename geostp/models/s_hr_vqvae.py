@@ -30,8 +30,8 @@ Choices, where the seed summary is silent (reasons from `models-vipmixer-swinlst
   frames only; past frames are seen whole); in the current frame the kernel is raster-masked; channel
   groups order the levels at the centre tap as PixelCNN orders RGB (type A: lower levels only,
   type B: lower and same). The attention's queries and output projection are group-masked 1x1s, its
-  keys/values come from strictly earlier positions (shift by one plus a learned start token, then
-  SDPA's causal mask). The public sketch's type-B mask keeps the next frame and later pixels (it leaks
+  keys/values (from the block input and, as PixelSNAIL, the embedded codes) come from strictly earlier
+  positions (shift by one plus a learned start token, then SDPA's causal mask). The public sketch's type-B mask keeps the next frame and later pixels (it leaks
   the future); these masks are checked by gradient probes in tests/models/test_s_hr_vqvae.py.
   No BatchNorm (its batch statistics would mix future positions in training).
 * `spatial_order="none"` is a faster variant: the current frame is not raster-ordered (only levels are),
@@ -303,8 +303,10 @@ class CausalAttention(nn.Module):
 
     One head per level group; queries and output projection are type-B group-masked 1x1 convs, so level
     group j at a position only uses groups <= j there; keys/values come from earlier positions (shifted by
-    one behind a learned start token, then SDPA's causal mask). With spatial_order "none" a position sees
-    the earlier frames only (explicit mask).
+    one behind a learned start token, then SDPA's causal mask). Keys/values read the block input and, as
+    PixelSNAIL, the embedded codes themselves: a hidden state never holds its own position's top level, so
+    without them the top level of a distant earlier position would stay invisible. With spatial_order
+    "none" a position sees the earlier frames only (explicit mask).
     """
 
     def __init__(self, groups: int, width: int, spatial_order: str) -> None:
@@ -312,16 +314,17 @@ class CausalAttention(nn.Module):
         self.groups, self.spatial_order = groups, spatial_order
         c = groups * width
         self.q = MaskedConv3d(groups, width, width, (1, 1, 1), "B", spatial_order)
-        self.kv = nn.Conv3d(c, 2 * c, 1)
+        self.kv = nn.Conv3d(2 * c, 2 * c, 1)
         self.out = MaskedConv3d(groups, width, width, (1, 1, 1), "B", spatial_order)
         self.start = nn.Parameter(torch.zeros(2 * c))
         nn.init.normal_(self.start, std=0.02)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+        """x: block input (B, C, T, h, w); codes: the embedded codes, same shape."""
         b, c, t, h, w = x.shape
         g = self.groups
         q = self.q(x).view(b, g, c // g, -1).transpose(2, 3)  # (B, heads, L, width)
-        kv = self.kv(x).flatten(2).transpose(1, 2)  # (B, L, 2C)
+        kv = self.kv(torch.cat([x, codes], dim=1)).flatten(2).transpose(1, 2)  # (B, L, 2C)
         start = self.start.to(kv.dtype).expand(b, 1, -1)
         if self.spatial_order == "raster":
             kv = torch.cat([start, kv[:, :-1]], dim=1)  # key j = position j - 1: "<=" becomes "<"
@@ -368,7 +371,7 @@ class STPixelCNN(nn.Module):
             blocks.append(ResidualMaskedBlock(n, width, k, order))
             if cfg.attention_every and (i + 1) % cfg.attention_every == 0:
                 blocks.append(CausalAttention(n, width, order))
-        self.blocks = nn.Sequential(*blocks)
+        self.blocks = nn.ModuleList(blocks)
         self.head = MaskedConv3d(n, width, m, (1, 1, 1), "B", order)
 
     def embed_codes(self, codes: torch.Tensor) -> torch.Tensor:
@@ -379,8 +382,11 @@ class STPixelCNN(nn.Module):
     def forward_features(self, e: torch.Tensor) -> torch.Tensor:
         """features (B, C, T, h, w) -> logits (B, T, levels, m, h, w); T may be any prefix length."""
         t = e.shape[2]
-        x = e + self.time_pos[:, :t] + self.row_pos + self.col_pos
-        x = self.head(F.gelu(self.blocks(self.first(x))))
+        inp = e + self.time_pos[:, :t] + self.row_pos + self.col_pos
+        x = self.first(inp)
+        for block in self.blocks:
+            x = block(x, inp) if isinstance(block, CausalAttention) else block(x)
+        x = self.head(F.gelu(x))
         b, _, _, h, w = x.shape
         return x.view(b, self.levels, self.codebook_size, t, h, w).permute(0, 3, 1, 2, 4, 5)
 
