@@ -10,6 +10,10 @@ import click
 SUBCOMMANDS = {
     "data": "geostp.cli.data:data",
     "models": "geostp.cli.models:models",
+    "train": "geostp.cli.train:train",
+    "forecast": "geostp.cli.forecast:forecast",
+    "evaluate": "geostp.cli.evaluate:evaluate",
+    "plot": "geostp.cli.plot:plot",
 }
 
 

@@ -1,0 +1,29 @@
+"""Build a registered model whose input/output shapes come from the data signature."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from geostp.errors import ConfigError
+from geostp.models import create
+from geostp.training.config import ModelSection
+from geostp.training.data import DataSignature
+
+
+def model_shapes(signature: DataSignature) -> dict[str, object]:
+    """The `in_shape` (T_in, C, H, W) and `t_out` a model needs for this data."""
+    h, w = (len(v) for v in signature.grid.values())
+    return {"in_shape": (signature.t_in, len(signature.variables), h, w), "t_out": signature.t_out}
+
+
+def build_model(section: ModelSection, signature: DataSignature) -> nn.Module:
+    """`create(name, preset, **overrides)` with the shapes set by the data (a conflicting override is refused)."""
+    shapes = model_shapes(signature)
+    for key, value in shapes.items():
+        given = section.overrides.get(key)
+        if given is None:
+            continue
+        if (tuple(given) if isinstance(given, (list, tuple)) else given) != value:
+            raise ConfigError(f"model.overrides.{key} = {given} disagrees with the data ({key} = {value}); "
+                              "remove it: shapes are taken from data.t_in/t_out, variables and the grid")
+    return create(section.name, section.preset, **{**section.overrides, **shapes})

@@ -1,0 +1,222 @@
+"""Training data: resolve the store, open train/valid windows, the data signature, and the batch order.
+
+The batch order is a pure function of (seed, epoch, step): every process draws the same permutation and
+takes its own slice of each GLOBAL batch, so 1 or N processes (and any accumulation) see the same
+samples per optimizer step, and a resumed run continues exactly where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from geostp.data.store import GRID_DIMS, open_store, select_variables
+from geostp.data.windows import open_windows
+from geostp.errors import ConfigError, StoreError, UnknownNameError
+from geostp.training.config import DataConfig
+
+SIGNATURE_KEYS = ("variables", "grid_kind", "grid", "time_step", "frame_step", "t_in", "t_out")
+
+
+def resolve_store(name: str) -> Path:
+    """A store path from `data.store`: an existing path, `sample` (built and cached on first use), or a
+    catalog name whose store the user prepared (then the path must be given)."""
+    path = Path(name).expanduser()
+    if path.exists():
+        return path
+    if name == "sample":
+        from geostp.data.sample import build_sample
+
+        return Path(build_sample())
+    from geostp.catalogs import list_catalogs
+
+    known = list_catalogs()
+    if name in known:
+        raise StoreError(
+            f"data.store {name!r} names a catalog, not a store: prepare it first "
+            f"(`geostp data prepare {name} --root RAW_DIR --out STORE.zarr`) and pass the store path "
+            f"(--set data.store=STORE.zarr)"
+        )
+    raise StoreError(f"data.store {name!r} is neither an existing store path nor a known name "
+                     f"(sample, or a catalog: {', '.join(known)})")
+
+
+@dataclass
+class DataSignature:
+    """What a trained model expects of its data; forecasts and resumes are checked against it."""
+
+    variables: list[str]
+    grid_kind: str  # latlon | image
+    grid: dict[str, list[float]]  # coordinate values of the two grid dims (lat/lon or y/x)
+    time_step: str  # the store's time step ("6h", or "1" for frames)
+    frame_step: int  # store time steps between consecutive frames
+    t_in: int
+    t_out: int
+    lead_step: str = ""  # duration between frames ("6h"), or a frame count ("1")
+    units: dict[str, str] = field(default_factory=dict)
+    catalog: str = ""
+    store: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (what `signature.json` holds, with the model name added by the run)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DataSignature:
+        """Inverse of to_dict (extra keys such as `model` are ignored)."""
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+
+    def lead_labels(self, n: int | None = None) -> list[str]:
+        """Labels of the lead times 1..n (default T_out): "6h", "12h", ... or "1", "2", ... for frames."""
+        n = self.t_out if n is None else n
+        try:
+            step = pd.Timedelta(self.lead_step)
+        except ValueError:
+            return [str(int(self.lead_step) * k) for k in range(1, n + 1)]
+        return [_duration_label(step * k) for k in range(1, n + 1)]
+
+    def mismatches(self, other: DataSignature) -> list[str]:
+        """Human-readable differences that make a model unusable on `other`'s data (empty if compatible)."""
+        out = []
+        for key in SIGNATURE_KEYS:
+            a, b = getattr(self, key), getattr(other, key)
+            if key == "grid":
+                same = a.keys() == b.keys() and all(np.allclose(a[k], b[k]) for k in a if len(a[k]) == len(b[k])) \
+                    and all(len(a[k]) == len(b[k]) for k in a)
+                if not same:
+                    out.append(f"grid: {_grid_text(a)} vs {_grid_text(b)}")
+            elif a != b:
+                out.append(f"{key}: {a!r} vs {b!r}")
+        return out
+
+
+def _duration_label(td: pd.Timedelta) -> str:
+    hours = td / pd.Timedelta("1h")
+    return f"{int(hours)}h" if hours == int(hours) else f"{int(td / pd.Timedelta('1min'))}min"
+
+
+def _grid_text(grid: dict[str, list[float]]) -> str:
+    return ", ".join(f"{k} {len(v)} values {v[0]:g}..{v[-1]:g}" if len(v) else f"{k} empty" for k, v in grid.items())
+
+
+@dataclass
+class TrainData:
+    """Everything the loop needs about data: datasets, signature and normalisation statistics."""
+
+    train: Dataset
+    valid: Dataset
+    signature: DataSignature
+    stats: dict[str, dict[str, float]]
+    store: Path
+
+
+def open_data(cfg: DataConfig) -> TrainData:
+    """Open the train and valid windows named by `cfg`, with the signature of the data they hold."""
+    store = resolve_store(cfg.store)
+    ds = open_store(store, check_chunks=False)
+    variables = _check_variables(ds, cfg.variables, store)
+    t_in = cfg.t_in or int(ds.attrs["default_t_in"])
+    t_out = cfg.t_out or int(ds.attrs["default_t_out"])
+    kw = dict(step=cfg.step, in_memory=cfg.in_memory, variables=variables)
+    train = open_windows(store, cfg.train_split, t_in, t_out, stride=cfg.stride, **kw)
+    valid = open_windows(store, cfg.valid_split, t_in, t_out, **kw)
+    frame_step = int(getattr(train, "frame_step", 1))
+    grid_kind = ds.attrs["grid_kind"]
+    dims = GRID_DIMS[grid_kind]
+    grid = {d: (ds[d].values.astype(float).tolist() if d in ds.coords else list(map(float, range(ds.sizes[d]))))
+            for d in dims}
+    time_step = str(ds.attrs["time_step"])
+    try:
+        lead_step = _duration_label(pd.Timedelta(time_step) * frame_step)
+    except ValueError:
+        lead_step = str(int(time_step) * frame_step)
+    signature = DataSignature(
+        variables=variables, grid_kind=grid_kind, grid=grid, time_step=time_step, frame_step=frame_step,
+        t_in=t_in, t_out=t_out, lead_step=lead_step, units={v: str(ds[v].attrs.get("units", "")) for v in variables},
+        catalog=str(ds.attrs.get("catalog", "")), store=str(store),
+    )
+    stats = getattr(train, "stats", None) or {
+        v: {k: _plain(ds[v].attrs[k]) for k in ds[v].attrs if k.startswith(("norm_", "stats_"))} for v in variables}
+    return TrainData(train, valid, signature, json.loads(json.dumps(stats, default=_plain)), store)
+
+
+def _plain(x: Any) -> Any:
+    return x.item() if hasattr(x, "item") else x
+
+
+def _check_variables(ds: Any, requested: list[str] | None, store: Path) -> list[str]:
+    try:
+        return select_variables(ds, requested)
+    except UnknownNameError as exc:
+        raise UnknownNameError("variable", exc.name, exc.known,
+                               where=f"store {store} (data.variables asks for {requested})") from None
+
+
+def micro_batch_size(global_batch: int, grad_accum: int, num_processes: int) -> int:
+    """Samples per forward pass on one process; the global batch must split evenly."""
+    per = global_batch // (grad_accum * num_processes)
+    if per * grad_accum * num_processes != global_batch:
+        raise ConfigError(
+            f"train.batch_size {global_batch} (global) does not split into {num_processes} process(es) x "
+            f"{grad_accum} accumulation step(s); use a multiple of {grad_accum * num_processes}"
+        )
+    return per
+
+
+def epoch_permutation(n: int, seed: int, epoch: int) -> np.ndarray:
+    """The sample order of one epoch: the same on every process, for any process count."""
+    return np.random.default_rng([seed, epoch]).permutation(n)
+
+
+class GlobalBatchSampler(Sampler[list[int]]):
+    """Yields this process's micro-batches, optimizer step after step, from (epoch, step) onward.
+
+    Optimizer step k of an epoch uses the global batch perm[k*B:(k+1)*B]; micro-step a of it is split
+    between processes in rank order, so the union over processes and micro-steps is exactly that batch.
+    """
+
+    def __init__(self, n: int, global_batch: int, grad_accum: int, num_processes: int, rank: int,
+                 seed: int, start_epoch: int = 0, start_step: int = 0) -> None:
+        self.n, self.batch, self.accum = n, global_batch, grad_accum
+        self.world, self.rank, self.seed = num_processes, rank, seed
+        self.micro = micro_batch_size(global_batch, grad_accum, num_processes)
+        self.steps_per_epoch = n // global_batch
+        if self.steps_per_epoch == 0:
+            raise ConfigError(f"the train split has {n} windows, fewer than one global batch "
+                              f"(train.batch_size {global_batch}); lower train.batch_size")
+        self.start_epoch, self.start_step = start_epoch, start_step
+
+    def __iter__(self) -> Iterator[list[int]]:
+        epoch, step = self.start_epoch, self.start_step
+        while True:  # endless: the loop decides when to stop
+            perm = epoch_permutation(self.n, self.seed, epoch)
+            for k in range(step, self.steps_per_epoch):
+                batch = perm[k * self.batch:(k + 1) * self.batch]
+                for a in range(self.accum):
+                    lo = a * self.micro * self.world + self.rank * self.micro
+                    yield batch[lo:lo + self.micro].tolist()
+            epoch, step = epoch + 1, 0
+
+    def __len__(self) -> int:  # per epoch; DataLoader only uses it for len()
+        return self.steps_per_epoch * self.accum
+
+
+def train_loader(dataset: Dataset, sampler: GlobalBatchSampler, num_workers: int) -> DataLoader:
+    """A DataLoader over `sampler`'s micro-batches (workers prefetch; the order stays the sampler's)."""
+    return DataLoader(dataset, batch_sampler=sampler, num_workers=num_workers, pin_memory=torch.cuda.is_available(),
+                      persistent_workers=num_workers > 0, prefetch_factor=4 if num_workers > 0 else None,
+                      generator=torch.Generator())  # own generator: starting a loader never moves the global RNG
+
+
+def valid_indices(n: int, max_windows: int | None, num_processes: int, rank: int) -> list[int]:
+    """This process's share of the validation windows (evenly spaced subset if capped; no duplicates)."""
+    idx = np.arange(n) if not max_windows or max_windows >= n else np.linspace(0, n - 1, max_windows).round().astype(int)
+    return idx[rank::num_processes].tolist()

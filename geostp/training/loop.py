@@ -1,0 +1,184 @@
+"""The training loop: one plain PyTorch loop that accelerate runs on a CPU, one GPU or many processes.
+
+The loop never special-cases a model: it trains `model.training_stages()` in turn through
+`model.training_loss(x, y, stage)`. `train.batch_size` is the global batch per optimizer step, split
+over processes and accumulation micro-steps, so the loss curve does not depend on how it was launched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, Subset
+from tqdm.auto import tqdm
+
+from geostp.errors import ConfigError, StoreError
+from geostp.training import checkpoint as ckpt
+from geostp.training.build import build_model
+from geostp.training.data import DataSignature, GlobalBatchSampler, open_data, train_loader, valid_indices
+from geostp.training.logging import MetricsLogger, environment, plot_learning_curve
+from geostp.training.optim import build_optimizer, build_scheduler, drop_frozen_grads, plan_stages
+from geostp.training.session import clear_run_dir, default_run_dir, make_accelerator, open_run
+from geostp.training.validation import LeadScores, persistence
+
+
+class Objective(nn.Module):
+    """The model's training loss as a module, so DDP sees (and synchronises) one forward per step."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+        self.parts: tuple[str, ...] = ("main",)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        loss, terms = 0.0, {}
+        for part in self.parts:  # one part, or several summed when stages train jointly
+            out = self.model.training_loss(x, y, part)
+            loss = loss + out.loss
+            terms.update({(f"{part}/{k}" if len(self.parts) > 1 else k): v.detach() for k, v in out.terms.items()})
+        return loss, terms
+
+
+def train(config: Any = None, out: str | Path | None = None, overrides: list[str] | tuple[str, ...] = (),
+          resume: str | Path | None = None, overwrite: bool = False) -> Path:
+    """Train the model of `config` (YAML path, dict or TrainConfig) into a run directory and return it;
+    `resume=RUN_DIR` continues a run from its last checkpoint (config, weights, optimizer, RNG, data order)."""
+    from accelerate.utils import DistributedDataParallelKwargs, broadcast_object_list, set_seed
+
+    cfg, run_dir, state_dir = open_run(config, out, overrides, resume, overwrite)
+    t = cfg.train
+    ddp = DistributedDataParallelKwargs()
+    acc = make_accelerator(t.precision, ddp)
+    run_dir = Path(broadcast_object_list([run_dir or default_run_dir(cfg)])[0])
+    set_seed(t.seed, deterministic=t.deterministic)
+    with acc.main_process_first():  # the main process builds a missing sample store first
+        data = open_data(cfg.data)
+    model = build_model(cfg.model, data.signature)
+    if resume is not None:
+        saved = DataSignature.from_dict(ckpt.read_signature(run_dir))
+        if bad := saved.mismatches(data.signature):
+            raise StoreError(f"the data no longer matches run {run_dir}: " + "; ".join(bad))
+    sampler = GlobalBatchSampler(len(data.train), t.batch_size, t.grad_accum, acc.num_processes, acc.process_index,
+                                 t.seed)
+    micro, steps_per_epoch = sampler.micro, sampler.steps_per_epoch
+    total = t.max_steps or t.epochs * steps_per_epoch
+    stages = plan_stages(model.training_stages(), total, t.stages)
+    ddp.find_unused_parameters = len(model.training_stages()) > 1  # read by prepare(): stages use parts of the model
+    objective = Objective(model)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = scheduler = None
+    if trainable:
+        optimizer = build_optimizer(model, cfg.optim)
+        scheduler = build_scheduler(optimizer, cfg.schedule, stages)
+        objective, optimizer = acc.prepare(objective, optimizer)
+        acc.register_for_checkpointing(scheduler)
+    else:  # a baseline without parameters: evaluate only
+        objective.to(acc.device)
+        total = 0
+    trainer = {"step": 0, "best": math.inf, "best_step": None, "bad_evals": 0}
+    if state_dir is not None:
+        trainer = ckpt.load_state(acc, state_dir)
+    elif acc.is_main_process:
+        if overwrite and resume is None:
+            clear_run_dir(run_dir)
+        ckpt.write_run_files(run_dir, cfg, data.signature, data.stats, environment(acc))
+    acc.wait_for_everyone()
+    log = MetricsLogger(run_dir, acc.is_main_process, resume_step=trainer["step"] if state_dir else None)
+    val_idx = valid_indices(len(data.valid), cfg.data.valid_max_windows, acc.num_processes, acc.process_index)
+    evaluate = lambda predict, prefix="val": validate(  # noqa: E731
+        acc, predict, data.valid, val_idx, cfg.eval.batch_size or micro, data.signature, cfg.eval.metrics,
+        cfg.data.num_workers, prefix)
+    if state_dir is None:
+        log.log("baseline", 0, **evaluate(lambda x: persistence(x, data.signature.t_out), "persistence"))
+    step = trainer["step"]
+    sampler.start_epoch, sampler.start_step = divmod(step, steps_per_epoch)
+    batches = iter(train_loader(data.train, sampler, cfg.data.num_workers))
+    eval_every = cfg.eval.every or steps_per_epoch
+    stop_at = min(total, t.stop_at_step or total)
+    bar = tqdm(total=total, initial=step, desc=f"train {cfg.model.name}", disable=not (t.progress and acc.is_main_process))
+    running: dict[str, torch.Tensor] = {}
+    inner = acc.unwrap_model(objective).model
+    stopped = False
+    while step < stop_at and not stopped:
+        stage = next(s for s in stages if s.start <= step < s.end)
+        acc.unwrap_model(objective).parts = tuple(p.name for p in stage.parts)
+        objective.train()
+        for a in range(t.grad_accum):  # accumulate micro-batches; gradients sync on the last one only
+            x, y = (b.to(acc.device, non_blocking=True) for b in next(batches))
+            with acc.no_sync(objective) if a < t.grad_accum - 1 else contextlib.nullcontext():
+                loss, terms = objective(x, y)
+                acc.backward(loss / t.grad_accum)
+            for k, v in {"loss": loss.detach(), **terms}.items():
+                running[k] = running.get(k, 0.0) + v.float() / t.grad_accum
+        drop_frozen_grads(inner, stage.trainable)
+        if t.clip_grad_norm:
+            acc.clip_grad_norm_(objective.parameters(), t.clip_grad_norm)
+        optimizer.step()
+        if not optimizer.step_was_skipped:  # fp16 scaler skipped an overflow step: keep the schedule in place
+            scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        step += 1
+        bar.update(1)
+        if step % t.log_every == 0 or step == stop_at:
+            n = t.log_every if step % t.log_every == 0 else step % t.log_every
+            means = {f"train/{k}": float(acc.reduce(v / n, "mean")) for k, v in running.items()}
+            log.log("train", step, epoch=step / steps_per_epoch, lr=scheduler.get_last_lr()[0], stage=stage.name, **means)
+            bar.set_postfix(loss=f"{means['train/loss']:.4g}")
+            running = {}
+        if step % eval_every == 0 or step == total:
+            stopped = _after_validation(acc, cfg, run_dir, inner, trainer, log, step, evaluate(inner))
+        if (t.checkpoint_every and step % t.checkpoint_every == 0) or step == stop_at or stopped:
+            trainer["step"] = step
+            ckpt.save_state(acc, run_dir, inner, trainer)
+    bar.close()
+    if total == 0:  # nothing to train: score the model once and keep its weights
+        _after_validation(acc, cfg, run_dir, inner, trainer, log, 0, evaluate(inner))
+        if acc.is_main_process:
+            ckpt.save_weights(run_dir / "last.safetensors", inner, 0)
+    if acc.is_main_process and (step >= total or stopped):
+        plot_learning_curve(run_dir)
+    log.close()
+    acc.wait_for_everyone()
+    acc.end_training()
+    return run_dir
+
+
+def _after_validation(acc: Any, cfg: Any, run_dir: Path, model: nn.Module, trainer: dict, log: MetricsLogger,
+                      step: int, scores: dict[str, float]) -> bool:
+    """Log the scores, keep the best weights, count towards early stopping; True means stop."""
+    log.log("valid", step, **scores)
+    if cfg.eval.monitor not in scores:
+        raise ConfigError(f"eval.monitor {cfg.eval.monitor!r} is not a validation score; "
+                               f"available: {', '.join(scores)}")
+    value = scores[cfg.eval.monitor]
+    if value < trainer["best"] - cfg.eval.min_delta:
+        trainer.update(best=value, best_step=step, bad_evals=0)
+        if acc.is_main_process:
+            ckpt.save_weights(run_dir / "best.safetensors", model, step)
+    else:
+        trainer["bad_evals"] += 1
+    return cfg.eval.patience is not None and trainer["bad_evals"] >= cfg.eval.patience
+
+
+@torch.no_grad()
+def validate(acc: Any, predict: Any, dataset: Dataset, indices: list[int], batch_size: int, signature: Any,
+             metrics: list[str] | None, num_workers: int = 0, prefix: str = "val") -> dict[str, float]:
+    """Per-lead validation scores of `predict` over this process's windows, summed over all processes."""
+    scores = LeadScores(signature, metrics, getattr(dataset, "denormalize", lambda a: a))
+    was_training = [m.training for m in [predict] if isinstance(predict, nn.Module)]
+    if was_training:
+        predict.eval()
+    loader = DataLoader(Subset(dataset, indices), batch_size=batch_size, num_workers=num_workers,
+                        generator=torch.Generator())  # its own generator: validating never moves the global RNG
+    for x, y in loader:
+        with acc.autocast():
+            pred = predict(x.to(acc.device))
+        scores.update(pred.float(), y.to(acc.device))
+    if was_training and was_training[0]:
+        predict.train()
+    return scores.result(acc.reduce(scores.sums().to(acc.device), "sum").cpu(), prefix)
