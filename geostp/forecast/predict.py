@@ -10,7 +10,6 @@ so memory stays bounded by one block whatever the number of init times.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,28 +50,22 @@ class Predictor:
         return "latlon" if "lat" in self.grid else "image"
 
     @classmethod
-    def from_run(cls, run_dir: str | Path) -> Predictor:
+    def from_run(cls, run_dir: str | Path, which: str = "best") -> Predictor:
         """Load a training run directory (weights, config, stats, signature) through geostp.training."""
         from geostp.training.checkpoint import load_run
 
-        run_dir = Path(run_dir)
-        if not (run_dir / "signature.json").is_file():
-            raise DataError(f"{run_dir} is not a geostp run directory (no signature.json); train one with `geostp train`")
-        model, info = load_run(run_dir)
-        sig = json.loads((run_dir / "signature.json").read_text())
-        stats = json.loads((run_dir / "stats.json").read_text())
-        return cls.from_signature(model, sig, stats, run_dir=run_dir)
+        model, info = load_run(run_dir, which=which)
+        return cls.from_signature(model, info.signature.to_dict() | {"model": info.model_name}, info.stats,
+                                  run_dir=Path(run_dir), weights=info.weights)
 
     @classmethod
     def from_signature(cls, model: nn.Module, sig: Mapping[str, Any], stats: Mapping[str, Any],
-                       run_dir: Path | None = None) -> Predictor:
-        """Build from a signature mapping as written in RUN_DIR/signature.json."""
-        grid = {k: np.asarray(sig[k], dtype=np.float64) for k in ("lat", "lon", "y", "x") if k in sig}
-        if "grid" in sig:  # nested form {"grid": {"lat": [...], "lon": [...]}}
-            grid = {k: np.asarray(v, dtype=np.float64) for k, v in sig["grid"].items()}
-        step = sig.get("frame_step", sig.get("time_step"))
+                       run_dir: Path | None = None, weights: Path | None = None) -> Predictor:
+        """Build from a signature mapping as written in RUN_DIR/signature.json (geostp.training's DataSignature)."""
+        grid = {k: np.asarray(v, dtype=np.float64) for k, v in sig["grid"].items()}
+        step = sig.get("lead_step") or _times(sig["time_step"], int(sig.get("frame_step", 1)))
         cfg_hash = _file_hash(run_dir / "config.yaml") if run_dir and (run_dir / "config.yaml").is_file() else ""
-        weights = _weights_path(run_dir) if run_dir else None
+        weights = weights or (_weights_path(run_dir) if run_dir else None)
         return cls(
             model=model.eval(), model_name=str(sig.get("model", getattr(model, "model_name", type(model).__name__))),
             variables=list(sig["variables"]), grid=grid, frame_step=str(step), t_in=int(sig["t_in"]),
@@ -96,6 +89,14 @@ class Predictor:
             stats={v: {k: store[v].attrs[k] for k in store[v].attrs if k.startswith(("norm_", "stats_"))}
                    for v in variables},
         )
+
+
+def _times(step: str, n: int) -> str:
+    """`n` store time steps as one step string ("6h" * 2 -> "12h"; "1" * 3 -> "3")."""
+    if _is_int(step):
+        return str(int(step) * n)
+    hours = pd.Timedelta(step) * n / pd.Timedelta("1h")
+    return f"{hours:g}h" if hours == int(hours) else f"{int(pd.Timedelta(step).value * n)}ns"
 
 
 def _weights_path(run_dir: Path) -> Path | None:
@@ -190,7 +191,7 @@ def parse_lead(lead: str | int | None, pred: Predictor) -> int:
         if _is_int(pred.frame_step):
             raise DataError(f"lead {text!r}: this run's frames have no time unit; give a frame count such as 10")
         try:
-            td = pd.Timedelta(text)
+            td = to_timedelta(text)
         except ValueError:
             raise DataError(f"lead {text!r} is not a duration such as 72h or 5d, nor a frame count") from None
         ratio = td / pd.Timedelta(pred.frame_step)
@@ -200,6 +201,13 @@ def parse_lead(lead: str | int | None, pred: Predictor) -> int:
     if n < 1:
         raise DataError(f"lead {text!r} must be at least one frame ({pred.frame_step})")
     return n
+
+
+def to_timedelta(text: str) -> pd.Timedelta:
+    """pd.Timedelta of a duration such as 72h, 5d or 90min (lower-case days accepted)."""
+    import re
+
+    return pd.Timedelta(re.sub(r"(?<=\d)d\b", "D", text.strip()))
 
 
 def lead_times(pred: Predictor, n_frames: int) -> np.ndarray:
@@ -322,7 +330,7 @@ def _frame_duration(pred: Predictor, like: np.ndarray) -> Any:
 def _parse_time_step(text: str, like: np.ndarray) -> Any:
     if np.issubdtype(like.dtype, np.datetime64):
         try:
-            return pd.Timedelta(text).to_timedelta64()
+            return to_timedelta(text).to_timedelta64()
         except ValueError:
             raise DataError(f"init step {text!r} is not a duration such as 12h") from None
     return like.dtype.type(int(text))

@@ -18,6 +18,7 @@ import pandas as pd
 import xarray as xr
 
 from geostp.errors import DataError, UnknownNameError, missing_extra
+from geostp.forecast.predict import to_timedelta
 
 SEQUENTIAL = {"t850": "RdYlBu_r", "t2m": "RdYlBu_r", "z500": "viridis"}
 PROJECTIONS = ("robinson", "platecarree")
@@ -59,7 +60,7 @@ def select_lead(forecast: xr.Dataset, lead: str | None) -> int:
     if lead is None:
         return len(leads) - 1
     try:
-        want = pd.Timedelta(lead).to_timedelta64() if np.issubdtype(leads.dtype, np.timedelta64) else int(lead)
+        want = to_timedelta(lead).to_timedelta64() if np.issubdtype(leads.dtype, np.timedelta64) else int(lead)
     except ValueError:
         raise DataError(f"lead {lead!r} is not a duration such as 72h") from None
     hits = np.flatnonzero(leads == want)

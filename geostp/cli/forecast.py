@@ -1,0 +1,61 @@
+"""`geostp forecast`: predict with a trained run on a store; write a CF Zarr, a map and scores."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--model", required=True, metavar="NAME",
+              help="Registered model name (see `geostp models`), e.g. vip_mixer, simvpv2, convlstm.")
+@click.option("--var", "variables", multiple=True, required=True, metavar="NAME",
+              help="Variable(s) to forecast, repeatable: --var t850 --var z500 (store short names).")
+@click.option("--run", "run", type=click.Path(file_okay=False, exists=True), default=None,
+              help="Run directory to use (default: the latest run of --model trained on --var; on the sample, "
+                   "a small run is trained and cached when none exists).")
+@click.option("--data", default=None, metavar="STORE",
+              help="Input data: a geostp store path, a URL (gs://, s3://, https://) or `sample` (default: the "
+                   "embedded synthetic sample, built on first use).")
+@click.option("--init", "init", multiple=True, metavar="SPEC",
+              help="Init times, repeatable: a split (test, valid, train: every init whose inputs and leads lie "
+                   "in it), `all` (every time with enough history), one time 2018-03-01T00, a range "
+                   "2018-03-01/2018-03-31 or 2018-03-01/2018-03-31/12h. Default: test.")
+@click.option("--lead", default=None, metavar="DURATION",
+              help="Forecast horizon, e.g. 72h, 5d, or 20f (frames). Beyond the run's T_out the model rolls out "
+                   "autoregressively on its own predictions. Default: the run's T_out.")
+@click.option("--out", type=click.Path(), default=None,
+              help="Output Zarr (default: RUN_DIR/forecasts/<vars>-<init>-<lead>-<key>.zarr, reused when asked again).")
+@click.option("--plot/--no-plot", default=True, show_default=True,
+              help="Draw a map (forecast | truth | error) of the first init at the last lead next to the Zarr.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True,
+              help="Init times per model call (memory grows with it).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --out (the old one is kept until the new one is complete).")
+@click.option("--append", is_flag=True,
+              help="Add new init times to an existing --out (earlier ones kept bit for bit; ones present are skipped).")
+@click.option("--no-score", is_flag=True, help="Skip scoring against the data, persistence and climatology.")
+def forecast(model: str, variables: tuple[str, ...], run: str | None, data: str | None, init: tuple[str, ...],
+             lead: str | None, out: str | None, plot: bool, device: str, batch_size: int, overwrite: bool,
+             append: bool, no_score: bool) -> None:
+    """Forecast VARIABLES with MODEL and write a CF Zarr in physical units.
+
+    The output has dims (init_time, lead_time, lat, lon) per variable (video and traffic: one `frames`
+    variable with (init_time, lead_time, channel, y, x)), a valid_time(init_time, lead_time) coordinate
+    and the model, run, config hash and data source in its attributes. At the end it prints where the
+    Zarr and the map are, and the latitude-weighted RMSE at each lead next to persistence and
+    climatology on the same init times, with 95% bootstrap intervals.
+
+    \b
+    Examples:
+      geostp forecast --model vip_mixer --var t850
+      geostp forecast --model vip_mixer --var t850 --lead 5d --init 2018-01-01/2018-01-31
+      geostp forecast --model simvpv2 --var z500 --run runs/simvpv2-wb --data wb5.625.zarr --out fc.zarr
+      geostp forecast --model vip_mixer --var t850 --init 2018-06-01/2018-06-30 --out fc.zarr --append
+    """
+    from geostp.forecast.workflow import ForecastRequest, run_forecast, summary_lines
+
+    req = ForecastRequest(model=model, variables=list(variables), run=run, data=data, init=list(init) or None,
+                          lead=lead, out=out, plot=plot, device=device, batch_size=batch_size, overwrite=overwrite,
+                          append=append, score=not no_score)
+    result = run_forecast(req, echo=click.echo)
+    click.echo("\n".join(summary_lines(result, variables)))

@@ -1,0 +1,159 @@
+"""Find the run to forecast with (latest matching run), or train a small one on the sample when none exists.
+
+Runs are looked for under the geostp cache (``$GEOSTP_CACHE_DIR`` or the user cache dir, ``runs/``),
+where quick-start runs are kept, and under ``./runs`` (the default of ``geostp train``). A run matches
+when its model is the one asked for and it was trained on (at least) the requested variables; the
+latest (by weights file time) wins.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from geostp.errors import ConfigError, DataError, UnknownNameError
+
+QUICK_PREFIX = "quick"
+
+
+def runs_root() -> Path:
+    """Where quick-start runs are cached: <geostp cache dir>/runs."""
+    from geostp.data.sample import cache_dir
+
+    return cache_dir() / "runs"
+
+
+def search_roots() -> list[Path]:
+    """Directories searched for runs: the cache's runs/ and ./runs."""
+    return [runs_root(), Path("runs")]
+
+
+@dataclass(frozen=True)
+class RunEntry:
+    """A run directory with what its signature says."""
+
+    path: Path
+    model: str
+    variables: tuple[str, ...]
+    catalog: str
+    mtime: float
+
+    def label(self) -> str:
+        """One-line description for listings."""
+        return f"{self.path} ({self.model}: {', '.join(self.variables)}; {self.catalog or 'unknown data'})"
+
+
+def _weights_time(run_dir: Path) -> float | None:
+    times = [(run_dir / n).stat().st_mtime for n in ("best.safetensors", "last.safetensors") if (run_dir / n).is_file()]
+    return max(times) if times else None
+
+
+def list_runs(roots: Sequence[Path] | None = None) -> list[RunEntry]:
+    """Every run with weights under the search roots (one level deep), newest first."""
+    out = []
+    for root in roots if roots is not None else search_roots():
+        if not root.is_dir():
+            continue
+        for sig_path in root.glob("*/signature.json"):
+            run = sig_path.parent
+            mtime = _weights_time(run)
+            if mtime is None:
+                continue
+            try:
+                sig = json.loads(sig_path.read_text())
+            except (OSError, ValueError):
+                continue
+            out.append(RunEntry(run, str(sig.get("model", "?")), tuple(sig.get("variables", ())),
+                                str(sig.get("catalog", "")), mtime))
+    return sorted(out, key=lambda r: r.mtime, reverse=True)
+
+
+def matching_runs(model: str, variables: Sequence[str], roots: Sequence[Path] | None = None) -> list[RunEntry]:
+    """Runs of `model` trained on all of `variables`, newest first (an exact variable set ranks first)."""
+    runs = [r for r in list_runs(roots) if r.model == model and set(variables) <= set(r.variables)]
+    return sorted(runs, key=lambda r: (set(r.variables) != set(variables), -r.mtime))
+
+
+def check_model_name(model: str) -> None:
+    """Raise UnknownNameError listing the registered models (and the runs available) for an unknown name."""
+    from geostp.models import list_models
+
+    known = list_models()
+    if model not in known:
+        err = UnknownNameError("model", model, known)
+        runs = list_runs()
+        err.args = (err.args[0] + ("; runs available: " + "; ".join(r.label() for r in runs[:10]) if runs else ""),)
+        raise err
+
+
+# ------------------------------------------------------------------------------------- quick start
+def quick_config(model: str, variables: Sequence[str], store: str | Path) -> dict[str, Any]:
+    """The quick-start training config of `model` (shipped YAML, or a generic `tiny`-preset recipe)."""
+    from geostp.models import list_presets
+
+    shipped = resources.files("geostp") / "resources" / "quickstart" / f"{model}.yaml"
+    if shipped.is_file():
+        cfg = yaml.safe_load(shipped.read_text())
+    elif "tiny" in list_presets(model):
+        cfg = {"data": {"t_in": 12, "t_out": 12, "in_memory": True, "valid_max_windows": 128},
+               "model": {"name": model, "preset": "tiny"},
+               "optim": {"name": "adamw", "lr": 0.003, "weight_decay": 0.01}, "schedule": {"name": "onecycle"},
+               "train": {"max_steps": 250, "batch_size": 8, "seed": 0, "log_every": 25}, "eval": {"every": 125}}
+    else:
+        raise ConfigError(
+            f"no quick-start recipe for {model!r} (it has no `tiny` preset); train a run first, e.g. "
+            f"`geostp train --config pipelines/configs/tiny.yaml --set model.name={model} --out runs/{model}`, "
+            f"then pass --run runs/{model}"
+        )
+    cfg.setdefault("data", {}).update({"store": str(store), "variables": list(variables)})
+    cfg["model"]["name"] = model
+    return cfg
+
+
+def quick_run_dir(model: str, variables: Sequence[str], cfg: dict[str, Any], store_id: str) -> Path:
+    """Cache location of a quick-start run: named by model, variables and a hash of config and data."""
+    blob = json.dumps({"cfg": {k: v for k, v in cfg.items() if k != "data"} | {"data": {k: v for k, v in cfg["data"].items() if k != "store"}},
+                       "store": store_id}, sort_keys=True, default=str)
+    key = hashlib.sha256(blob.encode()).hexdigest()[:8]
+    return runs_root() / f"{QUICK_PREFIX}-{model}-{'-'.join(variables)}-{key}"
+
+
+def quick_train(model: str, variables: Sequence[str], store: str | Path, store_id: str,
+                echo: Any = print) -> Path:
+    """Train the quick-start run (or reuse the cached one) and return its directory.
+
+    Trains into a temporary sibling and renames it into place, so an interrupted training never leaves
+    a half-run that later calls would pick up.
+    """
+    from geostp.training import train
+
+    cfg = quick_config(model, variables, store)
+    final = quick_run_dir(model, variables, cfg, store_id)
+    if _weights_time(final) is not None:
+        return final
+    steps = cfg["train"].get("max_steps")
+    echo(f"No trained {model} run for {', '.join(variables)} yet: training a small one on the sample "
+         f"({steps} steps, a few minutes on a laptop CPU; cached in {final.parent} for next time).")
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.with_name(f".{final.name}.tmp-{uuid.uuid4().hex[:8]}")
+    try:
+        run = train(cfg, out=tmp, overwrite=True)
+        if _weights_time(final) is None:  # another process may have finished the same run meanwhile
+            if final.exists():
+                shutil.rmtree(final)
+            os.replace(run, final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    if _weights_time(final) is None:
+        raise DataError(f"quick-start training of {model} produced no weights in {final}")
+    return final

@@ -1,0 +1,271 @@
+"""The `geostp forecast` job as one function: resolve data and run, predict, write the Zarr, score it
+against persistence and climatology, draw the map.
+
+`run_forecast` is what the CLI calls; it is usable from Python too and returns where everything went.
+A default output (no --out) lives next to the run and is keyed by what made it (weights, data, init
+times, leads), so asking again reuses it instead of recomputing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from geostp.errors import DataError, GeostpError, ShapeError
+from geostp.forecast.output import forecast_dataset, open_forecast, write_forecast
+from geostp.forecast.predict import Predictor, check_signature, parse_lead, predict_blocks, resolve_inits, unknown_variable
+from geostp.forecast.runs import check_model_name, list_runs, matching_runs, quick_train
+
+Echo = Callable[[str], Any]
+
+
+@dataclass
+class ForecastRequest:
+    """What `geostp forecast` was asked: model, variables, run, data, init times, lead, outputs."""
+
+    model: str
+    variables: list[str]
+    run: str | None = None
+    data: str | None = None  # None = the embedded sample
+    init: list[str] | None = None  # None = the test split
+    lead: str | None = None  # None = the run's T_out
+    out: str | None = None
+    plot: bool = True
+    plot_out: str | None = None
+    device: str = "auto"
+    batch_size: int = 32
+    overwrite: bool = False
+    append: bool = False
+    score: bool = True
+    progress: bool = True
+
+
+@dataclass
+class ForecastResult:
+    """Where the outputs are and what they scored."""
+
+    zarr: Path
+    run_dir: Path | None
+    n_init: int
+    reused: bool = False
+    trained: bool = False
+    map_png: Path | None = None
+    scores: xr.Dataset | None = None
+    scores_csv: Path | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class DataSource:
+    """An opened store and how the user named it."""
+
+    path: str
+    store: xr.Dataset
+    label: str
+    is_sample: bool
+
+
+def resolve_data(data: str | None) -> DataSource:
+    """`--data`: None/"sample" (the embedded sample, built on first use), a store path, a URL, or a catalog
+    name (which must be prepared first: the error says how)."""
+    from geostp.data.store import open_store
+
+    if data is None or data == "sample":
+        from geostp.data.sample import build_sample
+
+        path = str(build_sample())
+        return DataSource(path, open_store(path, check_chunks=False), "sample (geostp.data.sample, synthetic)", True)
+    if "://" in data:
+        return DataSource(data, open_store(data, check_chunks=False), data, False)
+    from geostp.training.data import resolve_store
+
+    path = str(resolve_store(data))
+    store = open_store(path, check_chunks=False)
+    return DataSource(path, store, path, store.attrs.get("catalog") == "sample")
+
+
+def _store_id(src: DataSource) -> str:
+    """Identity of a store for cache keys: its path plus its provenance and sample key."""
+    attrs = src.store.attrs
+    return json.dumps([src.path, attrs.get("sample_key", ""), attrs.get("provenance", "")], sort_keys=True)
+
+
+def find_predictor(req: ForecastRequest, src: DataSource, echo: Echo) -> tuple[Predictor, bool]:
+    """The run to forecast with: --run, else the latest matching run, else a quick-start run on the sample."""
+    if req.run:
+        pred = Predictor.from_run(req.run)
+        if pred.model_name != req.model:
+            raise ShapeError(f"--run {req.run} holds a {pred.model_name} model but --model {req.model} was asked; "
+                             f"drop --model or pass a {req.model} run")
+        missing = [v for v in req.variables if v not in pred.variables]
+        if missing:
+            raise ShapeError(f"--run {req.run} was trained on {pred.variables}, not on {missing}")
+        return pred, False
+    candidates = matching_runs(req.model, req.variables)
+    mismatches = []
+    for entry in candidates:
+        pred = Predictor.from_run(entry.path)
+        try:
+            check_signature(pred, src.store, source=src.label)
+        except ShapeError as exc:
+            mismatches.append(f"{entry.path}: {exc}")
+            continue
+        return pred, False
+    if mismatches:
+        raise ShapeError(f"no {req.model} run for {', '.join(req.variables)} matches {src.label}: "
+                         + " | ".join(mismatches[:3]))
+    if not src.is_sample:
+        runs = list_runs()
+        raise DataError(
+            f"no trained {req.model} run for {', '.join(req.variables)}; runs available: "
+            + ("; ".join(r.label() for r in runs[:10]) if runs else "none")
+            + f". Train one: `geostp train --config CFG --set model.name={req.model} --set data.store={src.path}`"
+        )
+    run_dir = quick_train(req.model, req.variables, src.path, _store_id(src), echo=echo)
+    return Predictor.from_run(run_dir), True
+
+
+def _request_key(pred: Predictor, src: DataSource, inits: np.ndarray, n_frames: int, variables: Sequence[str]) -> str:
+    h = hashlib.sha256()
+    h.update(json.dumps([pred.weights_hash, pred.config_hash, _store_id(src), n_frames, list(variables)]).encode())
+    h.update(np.ascontiguousarray(inits).view(np.int64).tobytes())
+    return h.hexdigest()[:10]
+
+
+def _default_out(pred: Predictor, variables: Sequence[str], init_label: str, lead_label: str, key: str) -> Path:
+    base = pred.run_dir / "forecasts" if pred.run_dir else Path("forecasts")
+    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in init_label)[:40]
+    return base / f"{'-'.join(variables)}-{safe}-{lead_label}-{key}.zarr"
+
+
+def _lead_label(pred: Predictor, n_frames: int) -> str:
+    from geostp.forecast.predict import lead_times
+
+    last = lead_times(pred, n_frames)[-1]
+    if isinstance(last, np.timedelta64):
+        return f"{last / np.timedelta64(1, 'h'):g}h"
+    return f"{last}f"
+
+
+def run_forecast(req: ForecastRequest, echo: Echo = print) -> ForecastResult:
+    """Do the whole forecast job; see the module docstring."""
+    check_model_name(req.model)
+    src = resolve_data(req.data)
+    store_vars = list(src.store.attrs["variables"])
+    for v in req.variables:
+        if v not in store_vars:
+            raise unknown_variable(v, store_vars, [r.label() for r in list_runs()[:10]])
+    pred, trained = find_predictor(req, src, echo)
+    stride = check_signature(pred, src.store, source=src.label)
+    n_frames = parse_lead(req.lead, pred)
+    inits = resolve_inits(src.store, req.init, pred, n_frames, stride)
+    key = _request_key(pred, src, inits, n_frames, req.variables)
+    init_label = "+".join(req.init) if req.init else "test"
+    out = Path(req.out) if req.out else _default_out(pred, req.variables, init_label, _lead_label(pred, n_frames), key)
+    result = ForecastResult(out, pred.run_dir, len(inits), trained=trained)
+    reuse = req.out is None and not req.overwrite and out.exists() and _is_complete_with_key(out, key)
+    if reuse:
+        result.reused = True
+    else:
+        def blocks():
+            for t, y in predict_blocks(pred, src.store, inits, n_frames, batch_size=req.batch_size, device=req.device,
+                                       progress=req.progress, source=src.label):
+                ds = forecast_dataset(pred, src.store, t, y, variables=req.variables, source=src.label)
+                ds.attrs["request_key"] = key
+                yield ds
+
+        counts = write_forecast(blocks(), out, overwrite=req.overwrite or (req.out is None and out.exists()),
+                                append=req.append)
+        if counts["skipped"]:
+            result.notes.append(f"{counts['skipped']} init time(s) were already in {out} and kept as they were")
+    forecast = open_forecast(out)
+    if req.score:
+        _score(result, forecast, src, req, echo)
+    if req.plot:
+        result.map_png = _draw(forecast, src, req, out)
+    return result
+
+
+def _is_complete_with_key(path: Path, key: str) -> bool:
+    try:
+        return open_forecast(path).attrs.get("request_key") == key
+    except GeostpError:
+        return False
+
+
+def _scores_paths(out: Path) -> tuple[Path, Path]:
+    stem = out.name[:-5] if out.name.endswith(".zarr") else out.name
+    return out.parent / f"{stem}-scores.csv", out.parent / f"{stem}-scores.nc"
+
+
+def _score(result: ForecastResult, forecast: xr.Dataset, src: DataSource, req: ForecastRequest, echo: Echo) -> None:
+    """RMSE/ACC of the forecast next to persistence and climatology on the init times the data can verify."""
+    from geostp.evaluation.scorecard import per_time_scores, scored_inits, summarize, write_scores
+
+    csv, nc = _scores_paths(result.zarr)
+    if result.reused and nc.is_file():
+        result.scores, result.scores_csv = xr.load_dataset(nc), csv
+        return
+    try:
+        ok, dropped = scored_inits(forecast, src.store)
+    except DataError as exc:
+        result.notes.append(f"not scored: {exc}")
+        return
+    if len(dropped):
+        result.notes.append(f"{len(dropped)} init time(s) have valid times beyond the data and were not scored")
+    family_metrics = ["rmse", "acc"] if "lat" in forecast.dims else None
+    pt = per_time_scores({forecast.attrs.get("model", "model"): forecast}, src.store, ok, metrics=family_metrics,
+                         progress=req.progress)
+    scores = summarize(pt)
+    for v in scores["variable"].values:
+        if str(v) in forecast.data_vars:
+            scores.attrs[f"units_{v}"] = forecast[str(v)].attrs.get("units", "")
+    paths = write_scores(scores, csv.parent, stem=csv.name[: -len(".csv")])
+    result.scores, result.scores_csv = scores, paths["csv"]
+
+
+def _draw(forecast: xr.Dataset, src: DataSource, req: ForecastRequest, out: Path) -> Path | None:
+    """Map of the first variable at the first init and last lead (frames grid for video/traffic)."""
+    stem = out.name[:-5] if out.name.endswith(".zarr") else out.name
+    if "lat" in forecast.dims:
+        from geostp.plots.maps import plot_map
+
+        var = req.variables[0]
+        lead = forecast["lead_time"].values[-1]
+        label = f"{lead / np.timedelta64(1, 'h'):g}h" if isinstance(lead, np.timedelta64) else str(lead)
+        png = Path(req.plot_out) if req.plot_out else out.parent / f"{stem}-{var}-{label}.png"
+        return plot_map(forecast, var, png, truth_store=src.store)
+    from geostp.plots.frames import plot_frames
+
+    png = Path(req.plot_out) if req.plot_out else out.parent / f"{stem}-frames.png"
+    return plot_frames(forecast, src.store, png)
+
+
+def summary_lines(result: ForecastResult, variables: Sequence[str]) -> list[str]:
+    """What the CLI prints at the end: where things are and RMSE per lead next to the baselines."""
+    from geostp.evaluation.scorecard import format_table
+
+    lines = []
+    if result.trained:
+        lines.append(f"trained run: {result.run_dir}")
+    lines.append(f"forecast: {result.zarr}  ({result.n_init} init times{'; reused, same run and request' if result.reused else ''})")
+    lines.append(f"  open it with: xarray.open_zarr('{result.zarr}')")
+    if result.map_png:
+        lines.append(f"map: {result.map_png}")
+    if result.scores is not None:
+        metric = "rmse" if "rmse" in result.scores["metric"].values else "mse"
+        for v in result.scores["variable"].values:
+            lines.append("")
+            lines.append(format_table(result.scores, metric, str(v)).rstrip())
+        if result.scores_csv:
+            lines.append(f"scores: {result.scores_csv}")
+    lines += [f"note: {n}" for n in result.notes]
+    return lines
+

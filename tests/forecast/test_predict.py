@@ -1,0 +1,121 @@
+"""Predictions from a run: de-normalised model output, rollout beyond T_out, signature and init-time checks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from geostp.data.store import open_store
+from geostp.errors import DataError, ShapeError
+from geostp.forecast.predict import Predictor, check_signature, parse_lead, predict, resolve_inits
+from geostp.models.base import BaseConfig, Forecaster
+
+
+def test_forecast_equals_model_output_denormalised(run_dir, tiny_store):
+    path, _ = tiny_store
+    store = open_store(path)
+    pred = Predictor.from_run(run_dir)
+    inits = resolve_inits(store, "2003-06-01T00/2003-06-02T00", pred, 4, 1)
+    assert len(inits) == 5
+    fc = predict(pred, store, inits, 4, progress=False, batch_size=2)
+
+    # by hand: the 4 input frames ending at each init, normalised with the run's stats, through the model
+    st = pred.stats["t850"]
+    times = store["time"].values
+    expect = []
+    for t0 in inits:
+        p = int(np.flatnonzero(times == t0)[0])
+        x = store["t850"].values[p - 3 : p + 1]
+        xn = (x - np.float32(st["norm_offset"])) / np.float32(st["norm_scale"])
+        with torch.no_grad():
+            y = pred.model(torch.from_numpy(xn[None, :, None].astype(np.float32))).numpy()[0, :, 0]
+        expect.append(y * np.float32(st["norm_scale"]) + np.float32(st["norm_offset"]))
+    np.testing.assert_allclose(fc["t850"].values, np.stack(expect), rtol=1e-6, atol=1e-4)
+    assert fc["t850"].attrs["units"] == "K"
+    np.testing.assert_array_equal(fc["valid_time"].values[:, 0], inits + np.timedelta64(6, "h"))
+
+
+@dataclass
+class AddOneConfig(BaseConfig):
+    """Shapes only."""
+
+
+class AddOne(Forecaster):
+    """Predicts the last input frame + 1 for every output frame (in normalised units)."""
+
+    def __init__(self, cfg: AddOneConfig) -> None:
+        super().__init__()
+        self.config = cfg
+        self.calls = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.check_input(x)
+        self.calls += 1
+        return (x[:, -1:] + 1).expand(-1, self.config.t_out, -1, -1, -1).clone()
+
+
+def test_rollout_to_twice_t_out_feeds_predictions_back(tiny_store):
+    path, _ = tiny_store
+    store = open_store(path)
+    model = AddOne(AddOneConfig(in_shape=(2, 1, 4, 8), t_out=3))
+    pred = Predictor.from_model(model, store, variables=["t850"])
+    inits = resolve_inits(store, "2003-03-01T00", pred, 6, 1)
+    fc = predict(pred, store, inits, 6, progress=False)
+    assert model.calls == 2 and fc.sizes["lead_time"] == 6
+    st = store["t850"].attrs
+    last = (store["t850"].sel(time=inits[0]).values - st["norm_offset"]) / st["norm_scale"]
+    got = (fc["t850"].values[0] - st["norm_offset"]) / st["norm_scale"]
+    # pass 1 predicts last+1; pass 2 sees those predictions as its inputs and predicts last+2
+    np.testing.assert_allclose(got[:3], np.broadcast_to(last + 1, (3, 4, 8)), atol=1e-4)
+    np.testing.assert_allclose(got[3:], np.broadcast_to(last + 2, (3, 4, 8)), atol=1e-4)
+    assert fc["lead_time"].values[-1] == np.timedelta64(36, "h")
+
+
+def test_signature_mismatch_shows_both(run_dir, tiny_store):
+    path, _ = tiny_store
+    store = open_store(path)
+    pred = Predictor.from_run(run_dir)
+    wrong = store.assign_coords(lon=store["lon"] + 2.5)
+    with pytest.raises(ShapeError) as err:
+        check_signature(pred, wrong)
+    assert "0..315 step 45" in str(err.value) and "2.5..317.5 step 45" in str(err.value)
+    pred.variables = ["t850", "q700"]
+    with pytest.raises(ShapeError, match=r"needs \['t850', 'q700'\].*has \['t850', 'z500'\]"):
+        check_signature(pred, store)
+    pred.variables, pred.frame_step = ["t850"], "4h"
+    with pytest.raises(ShapeError, match="frames 4h apart.*time step of 6h"):
+        check_signature(pred, store)
+    pred.frame_step = "12h"  # a multiple of the store step: every second frame
+    assert check_signature(pred, store) == 2
+
+
+def test_init_outside_data_or_without_history(run_dir, tiny_store):
+    path, _ = tiny_store
+    store = open_store(path)
+    pred = Predictor.from_run(run_dir)
+    with pytest.raises(DataError, match=r"2010-01-01.*not in the data.*2000-01-01 18:00:00 \.\. 2003-12-31 18:00:00"):
+        resolve_inits(store, "2010-01-01T00", pred, 4, 1)
+    with pytest.raises(DataError, match="lacks 4 input frames.*2000-01-01 18:00:00"):
+        resolve_inits(store, "2000-01-01T06", pred, 4, 1)
+    with pytest.raises(DataError, match="lack 4 input frames"):  # the tiny store has a gap 2000-03-01..05
+        resolve_inits(store, "2000-03-05T00/2000-03-06T00", pred, 4, 1)
+    with pytest.raises(DataError, match="not a date"):
+        resolve_inits(store, "yesterday", pred, 4, 1)
+    test = resolve_inits(store, None, pred, 4, 1)  # default: the test split, inputs and leads inside it
+    assert pd.Timestamp(test[0]) == pd.Timestamp("2003-01-01T18") and pd.Timestamp(test[-1]) == pd.Timestamp("2003-12-30T18")
+    every12 = resolve_inits(store, "2003-01-02/2003-01-03/12h", pred, 4, 1)
+    assert [pd.Timestamp(t).hour for t in every12] == [0, 12, 0]
+
+
+def test_parse_lead(run_dir):
+    pred = Predictor.from_run(run_dir)
+    assert parse_lead("72h", pred) == 12 and parse_lead("5d", pred) == 20 and parse_lead(None, pred) == 4
+    assert parse_lead("3f", pred) == 3
+    with pytest.raises(DataError, match="whole number of frames"):
+        parse_lead("9h", pred)
+    with pytest.raises(DataError, match="no unit"):
+        parse_lead("12", pred)
