@@ -30,6 +30,14 @@ from geostp.models.layers.common import crop_to, pad_to_multiple
 from geostp.models.registry import register_model
 
 
+def check_shapes(model: str, cfg: BaseConfig) -> None:
+    """Refuse an in_shape with a non-positive entry or t_out < 1 (ConfigError naming the field)."""
+    if len(cfg.in_shape) != 4 or any(v < 1 for v in cfg.in_shape):
+        raise ConfigError(f"{model}: in_shape must be 4 positive ints (T_in, C, H, W), got {tuple(cfg.in_shape)}")
+    if cfg.t_out < 1:
+        raise ConfigError(f"{model}: t_out must be >= 1, got {cfg.t_out}")
+
+
 @dataclass
 class STLightConfig(BaseConfig):
     """STLight hyper-parameters (names as in the paper: d = dim, de = depth, p = patch, O = overlap)."""
@@ -43,6 +51,7 @@ class STLightConfig(BaseConfig):
     dilation: int = 3  # dilation of the K2 convolution (3 in the listing)
 
     def __post_init__(self) -> None:
+        check_shapes("stlight", self)
         for name in ("dim", "depth", "patch", "k1", "k2", "dilation"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"stlight: {name} must be >= 1, got {getattr(self, name)}")
@@ -96,7 +105,7 @@ class STLMixer(nn.Module):
 
 def _kaiming_normal_fan_out(m: nn.Module) -> None:
     """The paper's Listing 1: Kaiming-normal (fan_out, ReLU gain) conv weights, zero biases."""
-    if isinstance(m, nn.Conv2d):
+    if isinstance(m, nn.Conv2d) and not m.weight.is_meta:  # meta tensors (param counts) hold no values
         nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
         if m.bias is not None:
             nn.init.zeros_(m.bias)
@@ -162,6 +171,7 @@ PRESETS = {
     "taxibj_m": {**_TAXIBJ, "dim": 256, "depth": 20},
     "weatherbench": {"in_shape": (12, 1, 32, 64), "t_out": 12, "dim": 512, "depth": 10, "patch": 1, "overlap": 0},
     "kth": {"in_shape": (10, 1, 128, 128), "t_out": 20, "dim": 1672, "depth": 5, "patch": 2, "overlap": 0},
+    "tiny": {"in_shape": (3, 2, 16, 16), "t_out": 4, "dim": 32, "depth": 6, "patch": 2, "overlap": 0},  # tests
 }
 PUBLISHED_PARAMS = {
     "mmnist": 32.9e6, "mmnist_xs": 11.1e6, "mmnist_s": 17.1e6, "mmnist_m": 24.3e6,
