@@ -171,52 +171,86 @@ def micro_batch_size(global_batch: int, grad_accum: int, num_processes: int) -> 
     return per
 
 
-def epoch_permutation(n: int, seed: int, epoch: int) -> np.ndarray:
-    """The sample order of one epoch: the same on every process, for any process count."""
-    return np.random.default_rng([seed, epoch]).permutation(n)
+def epoch_batches(dataset: Dataset, global_batch: int, seed: int, epoch: int) -> list[np.ndarray]:
+    """The global batches of one epoch, the same on every process for any process count.
+
+    Window datasets of a store shuffle block-locally (geostp.data.sampler: each store block is read about
+    once per epoch); other datasets (generated sequences) take a full permutation.
+    """
+    if hasattr(dataset, "batch_sampler"):
+        return dataset.batch_sampler(global_batch, shuffle=True, seed=seed, drop_last=True).epoch_batches(epoch)
+    perm = np.random.default_rng([seed, epoch]).permutation(len(dataset))
+    return [perm[k * global_batch:(k + 1) * global_batch] for k in range(len(dataset) // global_batch)]
 
 
-class GlobalBatchSampler(Sampler[list[int]]):
-    """Yields this process's micro-batches, optimizer step after step, from (epoch, step) onward.
+class GlobalBatchSampler(Sampler[tuple[int, list[int]]]):
+    """Yields (epoch, indices) of this process's micro-batches, optimizer step after step, from (epoch, step).
 
-    Optimizer step k of an epoch uses the global batch perm[k*B:(k+1)*B]; micro-step a of it is split
+    Optimizer step k of an epoch uses global batch k of `epoch_batches`; micro-step a of it is split
     between processes in rank order, so the union over processes and micro-steps is exactly that batch.
     """
 
-    def __init__(self, n: int, global_batch: int, grad_accum: int, num_processes: int, rank: int,
+    def __init__(self, dataset: Dataset, global_batch: int, grad_accum: int, num_processes: int, rank: int,
                  seed: int, start_epoch: int = 0, start_step: int = 0) -> None:
-        self.n, self.batch, self.accum = n, global_batch, grad_accum
+        self.dataset, self.batch, self.accum = dataset, global_batch, grad_accum
         self.world, self.rank, self.seed = num_processes, rank, seed
         self.micro = micro_batch_size(global_batch, grad_accum, num_processes)
-        self.steps_per_epoch = n // global_batch
+        self.steps_per_epoch = len(dataset) // global_batch
         if self.steps_per_epoch == 0:
-            raise ConfigError(f"the train split has {n} windows, fewer than one global batch "
+            raise ConfigError(f"the train split has {len(dataset)} windows, fewer than one global batch "
                               f"(train.batch_size {global_batch}); lower train.batch_size")
         self.start_epoch, self.start_step = start_epoch, start_step
 
-    def __iter__(self) -> Iterator[list[int]]:
+    def __iter__(self) -> Iterator[tuple[int, list[int]]]:
         epoch, step = self.start_epoch, self.start_step
         while True:  # endless: the loop decides when to stop
-            perm = epoch_permutation(self.n, self.seed, epoch)
-            for k in range(step, self.steps_per_epoch):
-                batch = perm[k * self.batch:(k + 1) * self.batch]
+            batches = epoch_batches(self.dataset, self.batch, self.seed, epoch)
+            for batch in batches[step:]:
                 for a in range(self.accum):
                     lo = a * self.micro * self.world + self.rank * self.micro
-                    yield batch[lo:lo + self.micro].tolist()
+                    yield epoch, batch[lo:lo + self.micro].tolist()
             epoch, step = epoch + 1, 0
 
     def __len__(self) -> int:  # per epoch; DataLoader only uses it for len()
         return self.steps_per_epoch * self.accum
 
 
-def train_loader(dataset: Dataset, sampler: GlobalBatchSampler, num_workers: int) -> DataLoader:
-    """A DataLoader over `sampler`'s micro-batches (workers prefetch; the order stays the sampler's)."""
-    return DataLoader(dataset, batch_sampler=sampler, num_workers=num_workers, pin_memory=torch.cuda.is_available(),
+class BatchFetcher(Dataset):
+    """Maps (epoch, indices) to a whole (x, y) batch: the store's batched read when the dataset has one,
+    and the epoch told to datasets that generate fresh samples per epoch (works inside workers too)."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, item: tuple[int | None, list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        epoch, indices = item
+        ds = self.dataset
+        if epoch is not None and hasattr(ds, "set_epoch") and getattr(ds, "epoch", None) != epoch:
+            ds.set_epoch(epoch)
+        if hasattr(ds, "get_batch"):
+            return ds.get_batch(indices)  # one read per store block; buffers are ours until released
+        items = [ds[i] for i in indices]
+        return torch.stack([a for a, _ in items]), torch.stack([b for _, b in items])
+
+
+def _identity(batch: Any) -> Any:
+    return batch
+
+
+def batch_loader(dataset: Dataset, sampler: Any, num_workers: int) -> DataLoader:
+    """A DataLoader over `sampler`'s (epoch, indices) items: batches in sampler order, workers prefetching."""
+    return DataLoader(BatchFetcher(dataset), sampler=sampler, batch_size=None, collate_fn=_identity,
+                      num_workers=num_workers, pin_memory=torch.cuda.is_available(),
                       persistent_workers=num_workers > 0, prefetch_factor=4 if num_workers > 0 else None,
                       generator=torch.Generator())  # own generator: starting a loader never moves the global RNG
 
 
-def valid_indices(n: int, max_windows: int | None, num_processes: int, rank: int) -> list[int]:
-    """This process's share of the validation windows (evenly spaced subset if capped; no duplicates)."""
-    idx = np.arange(n) if not max_windows or max_windows >= n else np.linspace(0, n - 1, max_windows).round().astype(int)
-    return idx[rank::num_processes].tolist()
+def valid_batches(n: int, max_windows: int | None, batch_size: int, num_processes: int,
+                  rank: int) -> list[tuple[None, list[int]]]:
+    """This process's validation batches: a contiguous share of the (evenly thinned, if capped) windows."""
+    idx = np.arange(n) if not max_windows or max_windows >= n else np.unique(np.linspace(0, n - 1, max_windows).round().astype(int))
+    mine = np.array_split(idx, num_processes)[rank]
+    return [(None, mine[i:i + batch_size].tolist()) for i in range(0, len(mine), batch_size)]

@@ -14,13 +14,13 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from geostp.errors import ConfigError, StoreError
 from geostp.training import checkpoint as ckpt
 from geostp.training.build import build_model
-from geostp.training.data import DataSignature, GlobalBatchSampler, open_data, train_loader, valid_indices
+from geostp.training.data import DataSignature, GlobalBatchSampler, batch_loader, open_data, valid_batches
 from geostp.training.logging import MetricsLogger, environment, plot_learning_curve
 from geostp.training.optim import build_optimizer, build_scheduler, drop_frozen_grads, plan_stages
 from geostp.training.session import clear_run_dir, default_run_dir, make_accelerator, open_run
@@ -63,7 +63,7 @@ def train(config: Any = None, out: str | Path | None = None, overrides: list[str
         saved = DataSignature.from_dict(ckpt.read_signature(run_dir))
         if bad := saved.mismatches(data.signature):
             raise StoreError(f"the data no longer matches run {run_dir}: " + "; ".join(bad))
-    sampler = GlobalBatchSampler(len(data.train), t.batch_size, t.grad_accum, acc.num_processes, acc.process_index,
+    sampler = GlobalBatchSampler(data.train, t.batch_size, t.grad_accum, acc.num_processes, acc.process_index,
                                  t.seed)
     micro, steps_per_epoch = sampler.micro, sampler.steps_per_epoch
     total = t.max_steps or t.epochs * steps_per_epoch
@@ -89,15 +89,15 @@ def train(config: Any = None, out: str | Path | None = None, overrides: list[str
         ckpt.write_run_files(run_dir, cfg, data.signature, data.stats, environment(acc))
     acc.wait_for_everyone()
     log = MetricsLogger(run_dir, acc.is_main_process, resume_step=trainer["step"] if state_dir else None)
-    val_idx = valid_indices(len(data.valid), cfg.data.valid_max_windows, acc.num_processes, acc.process_index)
+    val_batches = valid_batches(len(data.valid), cfg.data.valid_max_windows, cfg.eval.batch_size or micro,
+                                acc.num_processes, acc.process_index)
     evaluate = lambda predict, prefix="val": validate(  # noqa: E731
-        acc, predict, data.valid, val_idx, cfg.eval.batch_size or micro, data.signature, cfg.eval.metrics,
-        cfg.data.num_workers, prefix)
+        acc, predict, data.valid, val_batches, data.signature, cfg.eval.metrics, cfg.data.num_workers, prefix)
     if state_dir is None:
         log.log("baseline", 0, **evaluate(lambda x: persistence(x, data.signature.t_out), "persistence"))
     step = trainer["step"]
     sampler.start_epoch, sampler.start_step = divmod(step, steps_per_epoch)
-    batches = iter(train_loader(data.train, sampler, cfg.data.num_workers))
+    batches = iter(batch_loader(data.train, sampler, cfg.data.num_workers))
     eval_every = cfg.eval.every or steps_per_epoch
     stop_at = min(total, t.stop_at_step or total)
     bar = tqdm(total=total, initial=step, desc=f"train {cfg.model.name}", disable=not (t.progress and acc.is_main_process))
@@ -166,19 +166,16 @@ def _after_validation(acc: Any, cfg: Any, run_dir: Path, model: nn.Module, train
 
 
 @torch.no_grad()
-def validate(acc: Any, predict: Any, dataset: Dataset, indices: list[int], batch_size: int, signature: Any,
-             metrics: list[str] | None, num_workers: int = 0, prefix: str = "val") -> dict[str, float]:
+def validate(acc: Any, predict: Any, dataset: Dataset, batches: list, signature: Any, metrics: list[str] | None, num_workers: int = 0, prefix: str = "val") -> dict[str, float]:
     """Per-lead validation scores of `predict` over this process's windows, summed over all processes."""
     scores = LeadScores(signature, metrics, getattr(dataset, "denormalize", lambda a: a))
-    was_training = [m.training for m in [predict] if isinstance(predict, nn.Module)]
-    if was_training:
+    training = isinstance(predict, nn.Module) and predict.training
+    if training:
         predict.eval()
-    loader = DataLoader(Subset(dataset, indices), batch_size=batch_size, num_workers=num_workers,
-                        generator=torch.Generator())  # its own generator: validating never moves the global RNG
-    for x, y in loader:
+    for x, y in batch_loader(dataset, batches, num_workers):
         with acc.autocast():
             pred = predict(x.to(acc.device))
         scores.update(pred.float(), y.to(acc.device))
-    if was_training and was_training[0]:
+    if training:
         predict.train()
     return scores.result(acc.reduce(scores.sums().to(acc.device), "sum").cpu(), prefix)
