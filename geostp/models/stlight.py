@@ -26,16 +26,9 @@ from torch import nn
 
 from geostp.errors import ConfigError
 from geostp.models.base import BaseConfig, Forecaster
+from geostp.models.baselines import check_shapes
 from geostp.models.layers.common import crop_to, pad_to_multiple
 from geostp.models.registry import register_model
-
-
-def check_shapes(model: str, cfg: BaseConfig) -> None:
-    """Refuse an in_shape with a non-positive entry or t_out < 1 (ConfigError naming the field)."""
-    if len(cfg.in_shape) != 4 or any(v < 1 for v in cfg.in_shape):
-        raise ConfigError(f"{model}: in_shape must be 4 positive ints (T_in, C, H, W), got {tuple(cfg.in_shape)}")
-    if cfg.t_out < 1:
-        raise ConfigError(f"{model}: t_out must be >= 1, got {cfg.t_out}")
 
 
 @dataclass
@@ -51,7 +44,7 @@ class STLightConfig(BaseConfig):
     dilation: int = 3  # dilation of the K2 convolution (3 in the listing)
 
     def __post_init__(self) -> None:
-        check_shapes("stlight", self)
+        check_shapes(self)
         for name in ("dim", "depth", "patch", "k1", "k2", "dilation"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"stlight: {name} must be >= 1, got {getattr(self, name)}")
