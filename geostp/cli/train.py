@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 
@@ -30,6 +32,8 @@ def train(config: str | None, out: str | None, overrides: tuple[str, ...], resum
     from geostp.training import train as run_training
 
     run_dir = run_training(config, out=out, overrides=list(overrides), resume=resume, overwrite=overwrite)
+    if os.environ.get("RANK", "0") != "0":  # one summary per launch, from the main process
+        return
     click.echo(f"run directory: {run_dir}")
     for name in ("best.safetensors", "metrics.jsonl", "learning_curve.png"):
         if (run_dir / name).exists():

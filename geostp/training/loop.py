@@ -99,7 +99,7 @@ def train(config: Any = None, out: str | Path | None = None, overrides: list[str
     sampler.start_epoch, sampler.start_step = divmod(step, steps_per_epoch)
     batches = iter(batch_loader(data.train, sampler, cfg.data.num_workers))
     eval_every = cfg.eval.every or steps_per_epoch
-    stop_at = min(total, t.stop_at_step or total)
+    stop_at = min(total, t.stop_at_step) if t.stop_at_step and t.stop_at_step > step else total  # a reached stop is spent
     bar = tqdm(total=total, initial=step, desc=f"train {cfg.model.name}", disable=not (t.progress and acc.is_main_process))
     running: dict[str, torch.Tensor] = {}
     inner = acc.unwrap_model(objective).model
@@ -118,6 +118,7 @@ def train(config: Any = None, out: str | Path | None = None, overrides: list[str
         drop_frozen_grads(inner, stage.trainable)
         if t.clip_grad_norm:
             acc.clip_grad_norm_(objective.parameters(), t.clip_grad_norm)
+        lr = scheduler.get_last_lr()[0]  # the rate this step used
         optimizer.step()
         if not optimizer.step_was_skipped:  # fp16 scaler skipped an overflow step: keep the schedule in place
             scheduler.step()
@@ -127,7 +128,7 @@ def train(config: Any = None, out: str | Path | None = None, overrides: list[str
         if step % t.log_every == 0 or step == stop_at:
             n = t.log_every if step % t.log_every == 0 else step % t.log_every
             means = {f"train/{k}": float(acc.reduce(v / n, "mean")) for k, v in running.items()}
-            log.log("train", step, epoch=step / steps_per_epoch, lr=scheduler.get_last_lr()[0], stage=stage.name, **means)
+            log.log("train", step, epoch=step / steps_per_epoch, lr=lr, stage=stage.name, **means)
             bar.set_postfix(loss=f"{means['train/loss']:.4g}")
             running = {}
         if step % eval_every == 0 or step == total:

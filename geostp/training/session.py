@@ -68,23 +68,27 @@ def clear_run_dir(run_dir: Path) -> None:
         shutil.rmtree(run_dir)
 
 
-def launcher_process_request() -> int | None:
-    """--num_processes of the `accelerate launch` that started us, read from the parent's command line."""
-    try:
-        import psutil
-
-        argv = psutil.Process(os.getppid()).cmdline()
-    except Exception:  # noqa: BLE001 - best effort; no psutil or no access
-        return None
+def requested_processes(argv: list[str]) -> int | None:
+    """--num_processes of an `accelerate launch` command line (None if it is not one or does not say)."""
     if not any("accelerate" in a for a in argv) or "launch" not in argv:
         return None
     for i, a in enumerate(argv):
         for flag in ("--num_processes", "--num-processes"):
             if a == flag and i + 1 < len(argv) and argv[i + 1].isdigit():
                 return int(argv[i + 1])
-            if a.startswith(flag + "="):
+            if a.startswith(flag + "=") and a.split("=", 1)[1].isdigit():
                 return int(a.split("=", 1)[1])
     return None
+
+
+def launcher_process_request() -> int | None:
+    """--num_processes of the `accelerate launch` that started this process, from the parent's command line."""
+    try:
+        import psutil
+
+        return requested_processes(psutil.Process(os.getppid()).cmdline())
+    except Exception:  # noqa: BLE001 - best effort; no psutil or no access
+        return None
 
 
 def make_accelerator(precision: str, ddp_kwargs: Any) -> Any:

@@ -43,7 +43,7 @@ def wave_store(tmp_path_factory):
     return path
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(scope="session", autouse=True)
 def one_thread():
     """One torch thread: the tests' models are tiny, and the machine is shared."""
     before = torch.get_num_threads()
@@ -68,7 +68,19 @@ def tiny_config(store, **sections) -> dict:
     return cfg
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def make_config(wave_store):
     """`make_config(train={...}, eval={...})`: tiny_config on the wave store with section overrides."""
     return lambda **sections: tiny_config(wave_store, **sections)
+
+
+@pytest.fixture(scope="session")
+def make_wave_store(tmp_path_factory):
+    """`make_wave_store(name, **wave_dataset_kwargs)` writes another wave store and returns its path."""
+
+    def make(name: str, **kwargs) -> object:
+        path = tmp_path_factory.mktemp("stores") / name
+        return write_store(wave_dataset(**kwargs), path, catalog="test", time_step="6h", norm_kind="zscore",
+                           default_t_in=3, default_t_out=2, progress=False)
+
+    return make

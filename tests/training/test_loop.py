@@ -8,7 +8,12 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from accelerate.utils import set_seed
 from safetensors.torch import load_file
+from torch import nn
+
+from geostp.models import BaseConfig, Forecaster, LossOutput, TrainingStage
+from geostp.models.registry import MODELS, ModelEntry
 
 from geostp.training import load_config, load_run, train
 from geostp.training.build import build_model
@@ -86,3 +91,56 @@ def test_early_stopping_stops_and_keeps_the_best(make_config, tmp_path):
     best = load_file(run / "best.safetensors")
     model, info = load_run(run)
     assert info.step == 2 and all(torch.equal(best[k], v) for k, v in model.state_dict().items())
+
+
+class _TwoStage(Forecaster):
+    """A two-stage model for the stage plan: stage `first` trains `a`, stage `second` trains `b` on top."""
+
+    def __init__(self, cfg: BaseConfig) -> None:
+        super().__init__()
+        self.config = cfg
+        t_in, c, _, _ = cfg.in_shape
+        self.a = nn.Conv2d(t_in * c, cfg.t_out * c, 3, padding=1)
+        self.b = nn.Conv2d(cfg.t_out * c, cfg.t_out * c, 3, padding=1)
+
+    def _first(self, x):
+        b, t, c, h, w = x.shape
+        return self.a(x.reshape(b, t * c, h, w))
+
+    def forward(self, x):
+        z = self.b(self._first(x))
+        return z.reshape(x.shape[0], self.config.t_out, x.shape[2], *x.shape[3:])
+
+    def training_stages(self):
+        return [TrainingStage("first", ("a.",), 0.5), TrainingStage("second", ("b.",), 0.5)]
+
+    def training_loss(self, x, y, stage="main"):
+        pred = self._first(x).reshape(y.shape) if stage == "first" else self(x)
+        loss = torch.mean((pred - y) ** 2)
+        return LossOutput(loss, {"mse": loss.detach()})
+
+
+@pytest.fixture
+def two_stage_model(monkeypatch):
+    monkeypatch.setitem(MODELS._items, "two_stage_test", ModelEntry("two_stage_test", _TwoStage, BaseConfig))
+    return "two_stage_test"
+
+
+def test_stages_train_their_own_parameters_in_turn(make_config, two_stage_model, tmp_path):
+    cfg = make_config(model={"name": two_stage_model, "preset": None}, train={"max_steps": 8, "stop_at_step": 4})
+    set_seed(0)
+    init = build_model(load_config(cfg).model, open_data(load_config(cfg).data).signature).state_dict()
+    run = train(cfg, out=tmp_path / "run")
+    mid = load_file(run / "last.safetensors")
+    assert not torch.equal(mid["a.weight"], init["a.weight"]) and torch.equal(mid["b.weight"], init["b.weight"])
+    train(resume=run)
+    end = load_file(run / "last.safetensors")
+    assert torch.equal(end["a.weight"], mid["a.weight"]) and not torch.equal(end["b.weight"], mid["b.weight"])
+    stages = [e["stage"] for e in read_metrics(run / "metrics.jsonl") if e["event"] == "train"]
+    assert stages == ["first"] * 4 + ["second"] * 4
+
+    joint = train(cfg, out=tmp_path / "joint", overrides=["train.stages=joint", "train.stop_at_step=null"])
+    end = load_file(joint / "last.safetensors")
+    assert not torch.equal(end["a.weight"], init["a.weight"]) and not torch.equal(end["b.weight"], init["b.weight"])
+    events = [e for e in read_metrics(joint / "metrics.jsonl") if e["event"] == "train"]
+    assert {e["stage"] for e in events} == {"first+second"} and "train/first/mse" in events[0]
