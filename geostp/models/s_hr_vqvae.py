@@ -10,7 +10,8 @@ Choices, where the seed summary is silent (reasons from `models-vipmixer-swinlst
 * Tokeniser: the first author's public residual VQ-VAE (`m_vqvae_multi_level.py`): encoder of stride-2
   4x4 convs, 3x3 conv, ResBlocks (ReLU, 3x3, ReLU, 1x1, skip), 1x1 to `embed_dim`; mirrored decoder
   with 4x4 transposed convs and a linear output; defaults ch 32, 2 ResBlocks of 16, D 16, 4 levels of
-  16 codes. `downsamples` stride-2 stages (2 = the public code; 3 = its `_multi_level8` depth, used for
+  16 codes (52,049 parameters: the public model's 53,265 less 1,216 in per-level 1x1 convs and
+  BatchNorms it builds and never calls). `downsamples` stride-2 stages (2 = the public code; 3 = its `_multi_level8` depth, used for
   128x128 KTH so its token grid is 16x16 as for 64x64 Moving MNIST).
 * One codebook per level (the public code; the linked per-parent codebooks of the HR-VQVAE paper are
   not implemented: they multiply codebooks by m per level and starve most of them).
@@ -34,6 +35,11 @@ Choices, where the seed summary is silent (reasons from `models-vipmixer-swinlst
   positions (shift by one plus a learned start token, then SDPA's causal mask). The public sketch's type-B mask keeps the next frame and later pixels (it leaks
   the future); these masks are checked by gradient probes in tests/models/test_s_hr_vqvae.py.
   No BatchNorm (its batch statistics would mix future positions in training).
+* Decoding re-runs only the frame being generated per choice: earlier frames are final, so each
+  layer's inputs (and the attention keys/values) for them are computed once per new frame and reused
+  (`STPixelCNN.frame_logits`; ~11x fewer operations than re-running the whole sequence at MMNIST size,
+  tested equal to full recomputation). Raster decoding still costs h*w*levels predictor passes per frame
+  (10 frames of 16x16x4 codes: 10,240 single-frame passes).
 * `spatial_order="none"` is a faster variant: the current frame is not raster-ordered (only levels are),
   so decoding costs `levels` predictor passes per frame instead of h*w*levels; label results with it.
 * Training stages (declared by `training_stages()`): `vqvae` (tokeniser: MSE + commitment on all
@@ -297,6 +303,15 @@ class MaskedConv3d(nn.Module):
         x = F.pad(x, (kw // 2, kw // 2, kh // 2, kh // 2, kt - 1, 0))
         return F.conv3d(x, weight, self.conv.bias)
 
+    def forward_last(self, past: torch.Tensor, current: torch.Tensor) -> torch.Tensor:
+        """Output at the current frame only: past (B, C, T_p, h, w) layer inputs, current (B, C, 1, h, w)."""
+        kt, kh, kw = self.kernel
+        if kt == 1:
+            return self(current)
+        window = torch.cat([past[:, :, -(kt - 1):], current], dim=2)
+        window = F.pad(window, (kw // 2, kw // 2, kh // 2, kh // 2, kt - window.shape[2], 0))
+        return F.conv3d(window, self.conv.weight * self.mask, self.conv.bias)
+
 
 class CausalAttention(nn.Module):
     """Self-attention over the (T, h, w) raster sequence in which a position sees strictly earlier positions.
@@ -319,12 +334,36 @@ class CausalAttention(nn.Module):
         self.start = nn.Parameter(torch.zeros(2 * c))
         nn.init.normal_(self.start, std=0.02)
 
-    def forward(self, x: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
-        """x: block input (B, C, T, h, w); codes: the embedded codes, same shape."""
+    def keys_values(self, x: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+        """Unshifted keys and values of every position: (B, L, 2C)."""
+        return self.kv(torch.cat([x, codes], dim=1)).flatten(2).transpose(1, 2)
+
+    def _attend(self, x: torch.Tensor, kv: torch.Tensor, mask: torch.Tensor | None, causal: bool) -> torch.Tensor:
         b, c, t, h, w = x.shape
         g = self.groups
         q = self.q(x).view(b, g, c // g, -1).transpose(2, 3)  # (B, heads, L, width)
-        kv = self.kv(torch.cat([x, codes], dim=1)).flatten(2).transpose(1, 2)  # (B, L, 2C)
+        k, v = kv.view(b, kv.shape[1], 2, g, c // g).permute(2, 0, 3, 1, 4).unbind(0)
+        o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal)
+        return x + self.out(o.transpose(2, 3).reshape(b, c, t, h, w))
+
+    def forward_last(self, x: torch.Tensor, codes: torch.Tensor, kv_past: torch.Tensor) -> torch.Tensor:
+        """Output at the current frame only, given the keys/values of all earlier frames (B, L_p, 2C)."""
+        b, _, _, h, w = x.shape
+        start = self.start.to(kv_past.dtype).expand(b, 1, -1)
+        if self.spatial_order == "raster":
+            kv_now = self.keys_values(x, codes)
+            kv = torch.cat([start, kv_past, kv_now[:, :-1]], dim=1)
+            lp = kv_past.shape[1]
+            mask = torch.arange(kv.shape[1], device=x.device)[None, :] <= lp + torch.arange(h * w, device=x.device)[:, None]
+            return self._attend(x, kv, mask, False)
+        return self._attend(x, torch.cat([start, kv_past], dim=1), None, False)
+
+    def forward(self, x: torch.Tensor, codes: torch.Tensor, record: list | None = None) -> torch.Tensor:
+        """x: block input (B, C, T, h, w); codes: the embedded codes, same shape."""
+        b, c, t, h, w = x.shape
+        kv = self.keys_values(x, codes)  # (B, L, 2C)
+        if record is not None:
+            record.append(kv)
         start = self.start.to(kv.dtype).expand(b, 1, -1)
         if self.spatial_order == "raster":
             kv = torch.cat([start, kv[:, :-1]], dim=1)  # key j = position j - 1: "<=" becomes "<"
@@ -335,9 +374,7 @@ class CausalAttention(nn.Module):
             mask = torch.cat([torch.ones(t * h * w, 1, dtype=torch.bool, device=x.device),
                               frame[None, :] < frame[:, None]], dim=1)
             causal = False
-        k, v = kv.view(b, kv.shape[1], 2, g, c // g).permute(2, 0, 3, 1, 4).unbind(0)
-        o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal)
-        return x + self.out(o.transpose(2, 3).reshape(b, c, t, h, w))
+        return self._attend(x, kv, mask, causal)
 
 
 class ResidualMaskedBlock(nn.Module):
@@ -350,6 +387,10 @@ class ResidualMaskedBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.mix(F.gelu(self.conv(F.gelu(x))))
+
+    def forward_last(self, past: torch.Tensor, current: torch.Tensor) -> torch.Tensor:
+        """Output at the current frame only from the block inputs of earlier frames and of this one."""
+        return current + self.mix(F.gelu(self.conv.forward_last(F.gelu(past), F.gelu(current))))
 
 
 class STPixelCNN(nn.Module):
@@ -379,16 +420,35 @@ class STPixelCNN(nn.Module):
         e = self.embed(codes + self.offsets[None, None, :, None, None])  # (B, T, n, h, w, width)
         return e.permute(0, 2, 5, 1, 3, 4).flatten(1, 2)
 
-    def forward_features(self, e: torch.Tensor) -> torch.Tensor:
-        """features (B, C, T, h, w) -> logits (B, T, levels, m, h, w); T may be any prefix length."""
+    def forward_features(self, e: torch.Tensor, record: list | None = None) -> torch.Tensor:
+        """features (B, C, T, h, w) -> logits (B, T, levels, m, h, w); T may be any prefix length.
+        With `record`, appends every layer's input (attention: its keys/values) for `frame_logits`."""
         t = e.shape[2]
         inp = e + self.time_pos[:, :t] + self.row_pos + self.col_pos
+        if record is not None:
+            record.append(inp)
         x = self.first(inp)
         for block in self.blocks:
-            x = block(x, inp) if isinstance(block, CausalAttention) else block(x)
+            if isinstance(block, CausalAttention):
+                x = block(x, inp, record)
+            else:
+                if record is not None:
+                    record.append(x)
+                x = block(x)
         x = self.head(F.gelu(x))
         b, _, _, h, w = x.shape
         return x.view(b, self.levels, self.codebook_size, t, h, w).permute(0, 3, 1, 2, 4, 5)
+
+    def frame_logits(self, codes: torch.Tensor, t: int, record: list) -> torch.Tensor:
+        """Logits (B, levels, m, h, w) of frame t only, from its codes (B, 1, levels, h, w) and the
+        `record` of frames 0..t-1 (from forward_features): equal to forward(...)[:, t], at a fraction of it."""
+        inp = self.embed_codes(codes) + self.time_pos[:, t:t + 1] + self.row_pos + self.col_pos
+        x = self.first.forward_last(record[0], inp)
+        for block, past in zip(self.blocks, record[1:]):
+            x = block.forward_last(x, inp, past) if isinstance(block, CausalAttention) else block.forward_last(past, x)
+        x = self.head(F.gelu(x))
+        b, _, _, h, w = x.shape
+        return x.view(b, self.levels, self.codebook_size, h, w)
 
     def forward(self, codes: torch.Tensor) -> torch.Tensor:
         return self.forward_features(self.embed_codes(codes))
@@ -402,9 +462,11 @@ class STPixelCNN(nn.Module):
         codes = torch.cat([context, context.new_zeros(b, t_out, n, h, w)], dim=1)
         positions = [(y, x) for y in range(h) for x in range(w)] if raster else [(slice(None), slice(None))]
         for t in range(t_in, t_in + t_out):
+            record: list[torch.Tensor] = []  # earlier frames are final: run them once per new frame
+            self.forward_features(self.embed_codes(codes[:, :t]), record)
             for y, x in positions:
                 for i in range(n):
-                    logits = self(codes[:, : t + 1])[:, t, i, :, y, x]  # (B, m) or (B, m, h, w)
+                    logits = self.frame_logits(codes[:, t:t + 1], t, record)[:, i, :, y, x]  # (B, m[, h, w])
                     if sample:
                         p = torch.softmax(logits.movedim(1, -1).float() / temperature, dim=-1)
                         pick = torch.multinomial(p.reshape(-1, p.shape[-1]), 1, generator=generator)

@@ -180,3 +180,32 @@ def test_configurations_that_do_not_fit_are_clear_errors():
         create("s_hr_vqvae", "tiny", prior_kernel=4)
     with pytest.raises(ConfigError, match="fractions"):
         create("s_hr_vqvae", "tiny", vqvae_fraction=0.8, joint_fraction=0.3)
+
+
+def naive_generate(prior, context: torch.Tensor, t_out: int, raster: bool) -> torch.Tensor:
+    """Greedy generation by re-running the whole predictor for every choice (the oracle for the cached path)."""
+    b, t_in, n, h, w = context.shape
+    codes = torch.cat([context, context.new_zeros(b, t_out, n, h, w)], dim=1)
+    positions = [(y, x) for y in range(h) for x in range(w)] if raster else [(slice(None), slice(None))]
+    for t in range(t_in, t_in + t_out):
+        for y, x in positions:
+            for i in range(n):
+                codes[:, t, i, y, x] = prior(codes[:, : t + 1])[:, t, i, :, y, x].argmax(1)
+    return codes[:, t_in:]
+
+
+@pytest.mark.parametrize("order", ["raster", "none"])
+def test_cached_generation_equals_full_recomputation(order):
+    torch.manual_seed(0)
+    m = create("s_hr_vqvae", "tiny", spatial_order=order, attention_every=1, t_out=3).eval()
+    with torch.no_grad():
+        for p in m.prior.parameters():  # sharper logits, so that greedy choices differ between positions
+            p.mul_(3.0)
+        context = torch.randint(0, 8, (2, 3, 2, 4, 4))
+        fast = m.prior.generate(context, 3, sample=False, raster=order == "raster")
+        slow = naive_generate(m.prior, context, 3, raster=order == "raster")
+        codes = torch.randint(0, 8, (2, 6, 2, 4, 4))
+        record: list = []
+        m.prior.forward_features(m.prior.embed_codes(codes[:, :4]), record)
+        torch.testing.assert_close(m.prior.frame_logits(codes[:, 4:5], 4, record), m.prior(codes[:, :5])[:, 4])
+    assert torch.equal(fast, slow) and fast.unique().numel() > 1
