@@ -11,8 +11,8 @@ Choices, where the seed summary is silent (reasons from `models-vipmixer-swinlst
   4x4 convs, 3x3 conv, ResBlocks (ReLU, 3x3, ReLU, 1x1, skip), 1x1 to `embed_dim`; mirrored decoder
   with 4x4 transposed convs and a linear output; defaults ch 32, 2 ResBlocks of 16, D 16, 4 levels of
   16 codes (52,049 parameters: the public model's 53,265 less 1,216 in per-level 1x1 convs and
-  BatchNorms it builds and never calls). `downsamples` stride-2 stages (2 = the public code; 3 = its `_multi_level8` depth, used for
-  128x128 KTH so its token grid is 16x16 as for 64x64 Moving MNIST).
+  BatchNorms it builds and never calls). `downsamples` stride-2 stages (2 = the public code; 3 = its
+  `_multi_level8` depth, used for 128x128 KTH so its token grid is 16x16 as for 64x64 Moving MNIST).
 * One codebook per level (the public code; the linked per-parent codebooks of the HR-VQVAE paper are
   not implemented: they multiply codebooks by m per level and starve most of them).
 * Commitment: beta * sum_i ||z - sg(z_1 + ... + z_i)||^2 (RQ-VAE form), beta 0.25 as the public code,
@@ -27,13 +27,17 @@ Choices, where the seed summary is silent (reasons from `models-vipmixer-swinlst
   time/row/column position embeddings; a first masked 3D conv of type A, `prior_blocks` residual
   blocks of type-B masked 3D convs (GELU, k x k x k, then 1x1), a causal self-attention block after
   every `attention_every` blocks, and a type-B 1x1 head of `codebook_size` logits per level.
+  Width 128 and attention after every 5th block follow the public sketch (its hidden 128, attention
+  every 5th layer); 10 blocks give 5.2 M parameters at MMNIST size, in the 1-7 M range the paper's
+  "much smaller model size" suggests (no published count was retrievable).
   Order: time, then row, then column (raster), then level. Time taps are causal (current and past
   frames only; past frames are seen whole); in the current frame the kernel is raster-masked; channel
   groups order the levels at the centre tap as PixelCNN orders RGB (type A: lower levels only,
   type B: lower and same). The attention's queries and output projection are group-masked 1x1s, its
   keys/values (from the block input and, as PixelSNAIL, the embedded codes) come from strictly earlier
-  positions (shift by one plus a learned start token, then SDPA's causal mask). The public sketch's type-B mask keeps the next frame and later pixels (it leaks
-  the future); these masks are checked by gradient probes in tests/models/test_s_hr_vqvae.py.
+  positions (shift by one plus a learned start token, then SDPA's causal mask). The public sketch's
+  type-B mask keeps the next frame and later pixels (it leaks the future); these masks are checked by
+  gradient probes in tests/models/test_s_hr_vqvae.py.
   No BatchNorm (its batch statistics would mix future positions in training).
 * Decoding re-runs only the frame being generated per choice: earlier frames are final, so each
   layer's inputs (and the attention keys/values) for them are computed once per new frame and reused
@@ -354,7 +358,8 @@ class CausalAttention(nn.Module):
             kv_now = self.keys_values(x, codes)
             kv = torch.cat([start, kv_past, kv_now[:, :-1]], dim=1)
             lp = kv_past.shape[1]
-            mask = torch.arange(kv.shape[1], device=x.device)[None, :] <= lp + torch.arange(h * w, device=x.device)[:, None]
+            keys, queries = torch.arange(kv.shape[1], device=x.device), torch.arange(h * w, device=x.device)
+            mask = keys[None, :] <= lp + queries[:, None]
             return self._attend(x, kv, mask, False)
         return self._attend(x, torch.cat([start, kv_past], dim=1), None, False)
 
@@ -559,7 +564,8 @@ def _validate(cfg: SHRVQVAEConfig) -> None:
     """ConfigError / ShapeError for settings that cannot build a model, naming the way out."""
     t_in, c, h, w = cfg.in_shape
     if t_in < 1 or cfg.t_out < 1 or c < 1:
-        raise ConfigError(f"s_hr_vqvae needs T_in >= 1, T_out >= 1 and C >= 1, got in_shape {cfg.in_shape}, t_out {cfg.t_out}")
+        raise ConfigError(f"s_hr_vqvae needs T_in >= 1, T_out >= 1 and C >= 1, got in_shape {cfg.in_shape}, "
+                          f"t_out {cfg.t_out}")
     if cfg.downsamples < 1:
         raise ConfigError(f"s_hr_vqvae: downsamples must be >= 1, got {cfg.downsamples}")
     f = 2 ** cfg.downsamples

@@ -296,7 +296,8 @@ def check_tiling(cfg: SwinLSTMConfig) -> tuple[int, int]:
             raise ShapeError(f"{where}: patch merging {i + 1} needs an even token grid, got {gh} x {gw}; {hint}")
         ew = min(gh, gw) if min(gh, gw) <= win else win
         if gh % ew or gw % ew:
-            raise ShapeError(f"{where}: the {gh} x {gw} token grid of stage {i} is not a multiple of the window {ew}; {hint}")
+            raise ShapeError(f"{where}: the {gh} x {gw} token grid of stage {i} is not a multiple of the window {ew}; "
+                             f"{hint}")
     return h, w
 
 
@@ -311,7 +312,8 @@ class SwinLSTM(Forecaster):
         h, w = check_tiling(cfg)
         dim = cfg.embed_dim
         self.patch_embed = PatchEmbed(c, dim, cfg.patch_size)
-        self.down, self.merges, self.up, self.expands = nn.ModuleList(), nn.ModuleList(), nn.ModuleList(), nn.ModuleList()
+        self.down, self.merges = nn.ModuleList(), nn.ModuleList()  # cells at falling resolution (B: all cells)
+        self.up, self.expands = nn.ModuleList(), nn.ModuleList()  # D only: cells at rising resolution
         if cfg.variant == "B":
             for i, depth in enumerate(cfg.depths):
                 self.down.append(SwinLSTMCell(dim, cfg.num_heads[i], depth, (h, w), cfg, [cfg.drop_path_rate] * depth))
@@ -406,21 +408,25 @@ def _validate(cfg: SwinLSTMConfig) -> None:
     """ConfigError for settings that cannot build a model."""
     t_in, c, _, _ = cfg.in_shape
     if t_in < 1 or cfg.t_out < 1 or c < 1:
-        raise ConfigError(f"swinlstm needs T_in >= 1, T_out >= 1 and C >= 1, got in_shape {cfg.in_shape}, t_out {cfg.t_out}")
+        raise ConfigError(f"swinlstm needs T_in >= 1, T_out >= 1 and C >= 1, got in_shape {cfg.in_shape}, "
+                          f"t_out {cfg.t_out}")
     if cfg.patch_size < 1 or cfg.window_size < 1 or cfg.embed_dim < 1:
         raise ConfigError("swinlstm: patch_size, window_size and embed_dim must be positive")
     depths = cfg.depths if cfg.variant == "B" else cfg.depths_down
     if not depths or min(depths) < 1:
         raise ConfigError(f"swinlstm-{cfg.variant}: depths must be a non-empty list of positive block counts")
     if cfg.variant == "D" and len(cfg.depths_up) != len(cfg.depths_down):
-        raise ConfigError(f"swinlstm-D: depths_up {cfg.depths_up} and depths_down {cfg.depths_down} need the same length")
+        raise ConfigError(f"swinlstm-D: depths_up {cfg.depths_up} and depths_down {cfg.depths_down} "
+                          "need the same length")
     if len(cfg.num_heads) < len(depths):
-        raise ConfigError(f"swinlstm-{cfg.variant}: num_heads {cfg.num_heads} needs one entry per stage ({len(depths)})")
+        raise ConfigError(f"swinlstm-{cfg.variant}: num_heads {cfg.num_heads} needs one entry per stage "
+                          f"({len(depths)})")
     n = len(depths)
     dims = [cfg.embed_dim * (2 ** i if cfg.variant == "D" else 1) for i in range(n)]
     for i in range(n):
         if dims[i] % cfg.num_heads[i]:
-            raise ConfigError(f"swinlstm-{cfg.variant}: stage {i} width {dims[i]} is not divisible by {cfg.num_heads[i]} heads")
+            raise ConfigError(f"swinlstm-{cfg.variant}: stage {i} width {dims[i]} is not divisible by "
+                              f"{cfg.num_heads[i]} heads")
     if cfg.variant == "D" and cfg.embed_dim % 2:
         raise ConfigError("swinlstm-D: embed_dim must be even (patch expanding halves the width)")
     if not 0.0 <= cfg.teacher_forcing <= 1.0:
