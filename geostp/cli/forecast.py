@@ -19,7 +19,8 @@ import click
 @click.option("--init", "init", multiple=True, metavar="SPEC",
               help="Init times, repeatable: a split (test, valid, train: every init whose inputs and leads lie "
                    "in it), `all` (every time with enough history), one time 2018-03-01T00, a range "
-                   "2018-03-01/2018-03-31 or 2018-03-01/2018-03-31/12h. Default: test.")
+                   "2018-03-01/2018-03-31 or 2018-03-01/2018-03-31/12h. Default: the test split at 00 and 12 UTC "
+                   "(WeatherBench2's init hours; every step for video and traffic).")
 @click.option("--lead", default=None, metavar="DURATION",
               help="Forecast horizon, e.g. 72h, 5d, or 20f (frames). Beyond the run's T_out the model rolls out "
                    "autoregressively on its own predictions. Default: the run's T_out.")

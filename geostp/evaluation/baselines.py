@@ -114,14 +114,23 @@ def climatology_at(clim: xr.Dataset, times: np.ndarray | xr.DataArray) -> xr.Dat
             f"(the train split has {[f'{s // 3600:02d}:{s % 3600 // 60:02d}' for s in groups]})"
         )
     k = int(clim.attrs.get("harmonics", 0))
-    x = xr.DataArray(_design(values, k).astype(np.float32) if k else np.ones((*values.shape, 1), np.float32),
-                     dims=(*da_times.dims, "coef"))
-    idx = xr.DataArray(pos, dims=da_times.dims)
+    # Evaluate once per distinct time (valid times repeat across inits), group by time of day, then scatter.
+    flat = np.ravel(values)
+    uniq, inverse = np.unique(flat, return_inverse=True)
+    upos = np.ravel(pos)[np.unique(inverse, return_index=True)[1]]
+    design = _design(uniq, k) if k else np.ones((len(uniq), 1))
     out = xr.Dataset()
     for v in clim.data_vars:
-        coefs = clim[v].isel(time_of_day=idx).drop_vars(["time_of_day"], errors="ignore")
-        out[v] = xr.dot(x, coefs, dim="coef").astype(np.float32)
-        out[v].attrs = dict(clim[v].attrs)
+        coefs = clim[v].values  # (time_of_day, coef, *grid)
+        grid_shape = coefs.shape[2:]
+        table = np.empty((len(uniq), int(np.prod(grid_shape))), np.float32)
+        for g in np.unique(upos):
+            sel = upos == g
+            table[sel] = design[sel] @ coefs[g].reshape(coefs.shape[1], -1)
+        arr = table[inverse].reshape(*np.shape(values), *grid_shape)
+        grid_dims = clim[v].dims[2:]
+        out[v] = xr.DataArray(arr, dims=(*da_times.dims, *grid_dims), attrs=dict(clim[v].attrs))
+    out = out.assign_coords({d: clim[d] for d in clim.dims if d not in ("time_of_day", "coef") and d in clim.coords})
     return out.assign_coords({c: da_times[c] for c in da_times.coords})
 
 

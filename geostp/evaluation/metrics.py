@@ -69,13 +69,19 @@ def _check_dims(da: xr.DataArray, dims: Sequence[str], what: str) -> None:
 
 
 def spatial_mean(x: xr.DataArray, weights: xr.DataArray | None = None, dims: Sequence[str] = LATLON) -> xr.DataArray:
-    """Area mean A(x) over `dims` with latitude weights (WB2's weighted average); NaNs propagate."""
+    """Area mean A(x) = sum(w x) / sum(w) over `dims` with latitude weights (WB2's weighted average); NaNs propagate.
+
+    Written as mean(w x) / mean(w) (one multiply and one mean) rather than `DataArray.weighted`, which
+    also sums the weights of the non-NaN points: the same value when nothing is NaN, twice the work.
+    """
     _check_dims(x, dims, "spatial_mean")
     if weights is None and "lat" in dims:
         weights = lat_weights(x["lat"])
     if weights is None:
         return x.mean(list(dims), skipna=False)
-    return x.weighted(weights).mean(list(dims), skipna=False)
+    if not set(weights.dims) <= set(dims):
+        raise ShapeError(f"weights over {weights.dims} must lie within the averaged dims {tuple(dims)}")
+    return (x * weights).mean(list(dims), skipna=False) / float(weights.mean())
 
 
 # ------------------------------------------------------------------------------- weather: per time

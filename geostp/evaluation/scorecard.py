@@ -36,11 +36,23 @@ class BootstrapConfig:
     seed: int = 0
 
 
-def frame_data_range(truth: xr.Dataset, variables: Sequence[str]) -> float:
-    """Peak value for SSIM/PSNR: 1 for data in [0, 1] (OpenSTL's scale), else the train max - min."""
+def frame_scaling(truth: xr.Dataset, variables: Sequence[str]) -> tuple[xr.DataArray, xr.DataArray, float, str]:
+    """(offset, scale, data_range, note) for video/traffic metrics, which OpenSTL computes on the [0, 1] scale.
+
+    Stores normalised by min-max or a fixed range (TaxiBJ, Moving MNIST) are mapped with their own
+    train statistics to [0, 1]: x' = (x - norm_offset) / norm_scale, peak 1. Other stores are scored in
+    their units with the train max - min as peak.
+    """
+    kinds = {truth[v].attrs.get("norm_kind") for v in variables}
+    chan = pd.Index(list(variables), name="channel")
+    if kinds <= {"minmax", "fixed"}:
+        off = xr.DataArray([float(truth[v].attrs["norm_offset"]) for v in variables], coords={"channel": chan})
+        sc = xr.DataArray([float(truth[v].attrs["norm_scale"]) for v in variables], coords={"channel": chan})
+        return off, sc, 1.0, "frames scored on the [0, 1] scale of the store's min-max/fixed normalisation"
     lo = min(float(truth[v].attrs.get("stats_min", 0.0)) for v in variables)
     hi = max(float(truth[v].attrs.get("stats_max", 1.0)) for v in variables)
-    return 1.0 if lo >= 0.0 and hi <= 1.0 else hi - lo
+    zero, one = xr.DataArray(np.zeros(len(variables)), coords={"channel": chan}), xr.DataArray(np.ones(len(variables)), coords={"channel": chan})
+    return zero, one, hi - lo, f"frames scored in the store's units, peak = train max - min = {hi - lo:g}"
 
 
 def _family(forecast: xr.Dataset) -> str:
@@ -105,7 +117,11 @@ def per_time_scores(forecasts: Mapping[str, xr.Dataset], truth: xr.Dataset, init
     need_clim = "climatology" in baselines or any(m.needs_climatology for m in metric_objs)
     if need_clim and climatology is None:
         climatology = compute_climatology(truth, variables)
-    data_range = frame_data_range(truth, variables) if family == "frames" else 1.0
+    scale_note = ""
+    if family == "frames":
+        f_off, f_scale, data_range, scale_note = frame_scaling(truth, variables)
+    else:
+        data_range = 1.0
     models = [*forecasts, *[b for b in baselines if b not in forecasts]]
     out = np.full((len(models), len(variables), len(names), len(inits), len(leads)), np.nan)
     bar = tqdm(total=len(inits), desc="scoring", unit="init", disable=not progress, leave=False)
@@ -127,11 +143,13 @@ def per_time_scores(forecasts: Mapping[str, xr.Dataset], truth: xr.Dataset, init
             cand = cands[model]
             for vi, var in enumerate(variables):
                 if family == "frames":
-                    f = (cand[FRAMES_VAR].sel(channel=variables) if FRAMES_VAR in cand else _as_frames(cand, variables))
-                    o = _as_frames(obs, variables)
-                    c = _as_frames(clim_here, variables) if clim_here is not None else None
                     if vi:  # frame metrics score all channels together; one "variable" row
                         continue
+                    f = (cand[FRAMES_VAR].sel(channel=variables) if "channel" in cand.dims else _as_frames(cand, variables))
+                    o = _as_frames(obs, variables)
+                    c = _as_frames(clim_here, variables) if clim_here is not None else None
+                    f, o = (f - f_off) / f_scale, (o - f_off) / f_scale
+                    c = (c - f_off) / f_scale if c is not None else None
                 else:
                     f, o = cand[var], obs[var]
                     c = clim_here[var] if clim_here is not None else None
@@ -148,7 +166,7 @@ def per_time_scores(forecasts: Mapping[str, xr.Dataset], truth: xr.Dataset, init
     da = xr.DataArray(out, dims=("model", "variable", "metric", "init_time", "lead_time"),
                       coords={"model": models, "variable": var_labels, "metric": names, "init_time": inits,
                               "lead_time": leads}, name="per_time")
-    da.attrs.update({"family": family, "data_range": data_range,
+    da.attrs.update({"family": family, "data_range": data_range, "frame_scale": scale_note,
                      "climatology_method": climatology.attrs.get("climatology_method", "") if climatology is not None else ""})
     return da
 

@@ -25,6 +25,7 @@ from geostp.data.store import GRID_DIMS, split_names
 from geostp.errors import DataError, ShapeError, UnknownNameError
 
 DEFAULT_BATCH_SIZE = 32
+DEFAULT_INIT_HOURS = (0, 12)  # default init times: 00 and 12 UTC, as WeatherBench2's headline scores
 
 
 @dataclass
@@ -253,16 +254,22 @@ def history_ok(times: np.ndarray, stride: int, base_step: Any, t_in: int) -> np.
 
 def resolve_inits(store: xr.Dataset, spec: str | Sequence[str] | None, pred: Predictor, n_frames: int,
                   stride: int) -> np.ndarray:
-    """Init times for a spec: a split name (default "test"; inputs and targets inside it), "all", one time,
-    a range "A/B" or "A/B/STEP", or a list of times. Errors name the bad ones and the valid range."""
+    """Init times for a spec: a split name (inputs and targets inside it), "all", one time, a range "A/B" or
+    "A/B/STEP", or a list of these. Default (None): the test split, at 00 and 12 UTC on sub-daily data
+    (WeatherBench2's init hours). Errors name the bad times and the valid range."""
     times = store["time"].values
     base = store.attrs["time_step"]
     ok = history_ok(times, stride, base, pred.t_in)
     if not ok.any():
         raise DataError(f"no time in the data has {pred.t_in} input frames {pred.frame_step} apart without a gap")
     valid_range = f"{_fmt(times[ok][0])} .. {_fmt(times[ok][-1])}"
-    if spec is None:
-        spec = "test"
+    if spec is None:  # the test split; on sub-daily data at 00 and 12 UTC, WeatherBench2's init hours
+        inits = _split_inits(store, "test", pred, n_frames, stride)
+        if np.issubdtype(inits.dtype, np.datetime64):
+            hours = (inits - inits.astype("datetime64[D]")) // np.timedelta64(1, "h")
+            if len(np.unique(hours)) > 2 and np.isin(hours, DEFAULT_INIT_HOURS).any():
+                inits = inits[np.isin(hours, DEFAULT_INIT_HOURS)]
+        return inits
     if isinstance(spec, str):
         spec = [spec]
     splits = split_names(store)

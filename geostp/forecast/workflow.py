@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from geostp.errors import DataError, GeostpError, ShapeError
+from geostp.errors import DataError, GeostpError, ShapeError, StoreError
 from geostp.forecast.output import forecast_dataset, open_forecast, write_forecast
 from geostp.forecast.predict import Predictor, check_signature, parse_lead, predict_blocks, resolve_inits, unknown_variable
 from geostp.forecast.runs import check_model_name, list_runs, matching_runs, quick_train
@@ -102,7 +102,7 @@ def _store_id(src: DataSource) -> str:
 def find_predictor(req: ForecastRequest, src: DataSource, echo: Echo) -> tuple[Predictor, bool]:
     """The run to forecast with: --run, else the latest matching run, else a quick-start run on the sample."""
     if req.run:
-        pred = Predictor.from_run(req.run)
+        pred = _load(Path(req.run))
         if pred.model_name != req.model:
             raise ShapeError(f"--run {req.run} holds a {pred.model_name} model but --model {req.model} was asked; "
                              f"drop --model or pass a {req.model} run")
@@ -113,10 +113,10 @@ def find_predictor(req: ForecastRequest, src: DataSource, echo: Echo) -> tuple[P
     candidates = matching_runs(req.model, req.variables)
     mismatches = []
     for entry in candidates:
-        pred = Predictor.from_run(entry.path)
         try:
+            pred = _load(entry.path)
             check_signature(pred, src.store, source=src.label)
-        except ShapeError as exc:
+        except (ShapeError, StoreError) as exc:
             mismatches.append(f"{entry.path}: {exc}")
             continue
         return pred, False
@@ -132,6 +132,16 @@ def find_predictor(req: ForecastRequest, src: DataSource, echo: Echo) -> tuple[P
         )
     run_dir = quick_train(req.model, req.variables, src.path, _store_id(src), echo=echo)
     return Predictor.from_run(run_dir), True
+
+
+def _load(run_dir: Path) -> Predictor:
+    """Predictor.from_run, turning weights that no longer fit the model code into a clear StoreError."""
+    try:
+        return Predictor.from_run(run_dir)
+    except RuntimeError as exc:  # load_state_dict: the model's code or preset changed since training
+        first = str(exc).splitlines()[0:2]
+        raise StoreError(f"the weights of run {run_dir} do not fit the current model code ({' '.join(first)}): "
+                         "the model or its preset changed since it was trained; retrain it") from None
 
 
 def _request_key(pred: Predictor, src: DataSource, inits: np.ndarray, n_frames: int, variables: Sequence[str]) -> str:

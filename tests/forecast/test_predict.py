@@ -105,8 +105,11 @@ def test_init_outside_data_or_without_history(run_dir, tiny_store):
         resolve_inits(store, "2000-03-05T00/2000-03-06T00", pred, 4, 1)
     with pytest.raises(DataError, match="not a date"):
         resolve_inits(store, "yesterday", pred, 4, 1)
-    test = resolve_inits(store, None, pred, 4, 1)  # default: the test split, inputs and leads inside it
+    test = resolve_inits(store, "test", pred, 4, 1)  # the test split, inputs and leads inside it
     assert pd.Timestamp(test[0]) == pd.Timestamp("2003-01-01T18") and pd.Timestamp(test[-1]) == pd.Timestamp("2003-12-30T18")
+    default = resolve_inits(store, None, pred, 4, 1)  # the test split at 00 and 12 UTC
+    assert pd.Timestamp(default[0]) == pd.Timestamp("2003-01-02T00") and len(default) == (len(test) - 1) // 2
+    assert set(pd.DatetimeIndex(default).hour) == {0, 12}
     every12 = resolve_inits(store, "2003-01-02/2003-01-03/12h", pred, 4, 1)
     assert [pd.Timestamp(t).hour for t in every12] == [0, 12, 0]
 

@@ -1,0 +1,80 @@
+"""`geostp forecast | evaluate | plot` end to end on the tiny store, and their errors on bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+from click.testing import CliRunner
+
+from geostp.cli.main import cli
+
+
+def _run(args):
+    return CliRunner().invoke(cli, args, catch_exceptions=True)
+
+
+@pytest.fixture
+def env(monkeypatch, tmp_path):
+    """An empty geostp cache (no runs) and a working directory without ./runs."""
+    monkeypatch.setenv("GEOSTP_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_forecast_evaluate_plot(env, run_dir, tiny_store, monkeypatch):
+    path, _ = tiny_store
+    out = env / "fc.zarr"
+    args = ["forecast", "--model", "vip_mixer", "--var", "t850", "--run", str(run_dir), "--data", str(path),
+            "--init", "2003-05-01/2003-05-10", "--lead", "36h", "--out", str(out)]
+    res = _run(args)
+    assert res.exit_code == 0, res.output
+    assert f"forecast: {out}" in res.output and "map: " in res.output
+    assert "RMSE of t850 [K]" in res.output and "persistence" in res.output and "climatology" in res.output
+    assert "36h" in res.output
+    ds = xr.open_zarr(out)
+    assert ds.sizes["lead_time"] == 6 and ds.sizes["init_time"] == 37  # rolled out beyond T_out = 4
+    png = next(env.glob("fc-t850-36h.png"))
+    assert png.stat().st_size > 10_000
+
+    again = _run(args)  # an existing --out is refused, nothing is touched
+    assert again.exit_code != 0 and "exists; pass --append" in str(again.exception or again.output)
+
+    res = _run(["evaluate", str(out), "--truth", str(path), "--out", str(env / "ev"), "--n-boot", "50"])
+    assert res.exit_code == 0, res.output
+    for name in ("scores.csv", "scores.nc", "rmse_vs_lead.png"):
+        assert (env / "ev" / name).stat().st_size > 0
+    assert "ACC of t850" in res.output and "BIAS of t850" in res.output
+
+    res = _run(["plot", str(out), "--var", "t850", "--lead", "12h", "--truth", str(path), "--out", str(env / "m.png")])
+    assert res.exit_code == 0, res.output
+    assert (env / "m.png").stat().st_size > 10_000
+
+
+def test_bad_names_list_known_ones(env, run_dir, tiny_store):
+    path, _ = tiny_store
+    res = _run(["forecast", "--model", "vip_mixr", "--var", "t850", "--data", str(path)])
+    assert res.exit_code != 0
+    msg = str(res.exception)
+    assert "unknown model 'vip_mixr'" in msg and "vip_mixer" in msg and "simvp" in msg
+    res = _run(["forecast", "--model", "vip_mixer", "--var", "t85", "--data", str(path)])
+    msg = str(res.exception)
+    assert "unknown variable 't85'" in msg and "known: t850, z500" in msg and "no trained runs yet" in msg
+    res = _run(["forecast", "--model", "vip_mixer", "--var", "t850", "--data", str(path)])
+    msg = str(res.exception)  # not the sample: no quick training, say what exists and how to train
+    assert "no trained vip_mixer run for t850" in msg and "geostp train" in msg
+
+
+def test_evaluate_truth_without_valid_times(env, run_dir, tiny_store, tmp_path):
+    from geostp.data.store import write_store
+
+    path, ds = tiny_store
+    out = env / "fc.zarr"
+    assert _run(["forecast", "--model", "vip_mixer", "--var", "t850", "--run", str(run_dir), "--data", str(path),
+                 "--init", "2003-05-01T00", "--out", str(out), "--no-plot", "--no-score"]).exit_code == 0
+    early = ds.sel(time=slice("2000-01-01", "2001-12-31"))
+    truth = tmp_path / "early.zarr"
+    write_store(early.assign_coords(split=("time", np.where(early.time.dt.year == 2000, "train", "valid"))), truth,
+                catalog="test", time_step="6h", norm_kind="zscore", default_t_in=4, default_t_out=4, progress=False)
+    res = _run(["evaluate", str(out), "--truth", str(truth)])
+    assert res.exit_code != 0 and "none of the forecast's valid times" in str(res.exception)
