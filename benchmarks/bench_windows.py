@@ -72,6 +72,9 @@ def write_archive(work: Path, years: list[int], hours: int | None, netcdf: bool,
     """Write the geostp store (and, if asked, the yearly NetCDF files) under `work`; return the store."""
     from geostp.data.store import write_store
 
+    store = work / name
+    if store.exists() and (not netcdf or (work / "nc").exists()):  # a --workdir from an earlier run
+        return store
     ds = synthetic(years, hours)
     if netcdf:
         for v, (folder, stem, inner, _, _) in VARS.items():
@@ -79,7 +82,6 @@ def write_archive(work: Path, years: list[int], hours: int | None, netcdf: bool,
             for y in sorted(set(ds["time"].dt.year.values.tolist())):
                 part = ds[[v]].sel(time=str(y)).drop_vars("split").rename({v: inner})
                 part.to_netcdf(work / "nc" / folder / f"{stem}_{y}_5.625deg.nc")
-    store = work / name
     write_store(ds, store, catalog="bench", time_step="1h", norm_kind="zscore", default_t_in=T_IN,
                 default_t_out=T_OUT, splits={"train": "all"}, progress=False)
     return store
@@ -124,6 +126,10 @@ def xbatcher_batches(store: Path, starts: np.ndarray, budget: float):
                                 input_overlap={"time": T_IN + T_OUT - 1})
         for p in range(STEP)
     ]
+    return _xbatcher_iter(gens, starts, budget)  # built above, outside the timed loop
+
+
+def _xbatcher_iter(gens, starts: np.ndarray, budget: float):
     for batch in shuffled_batches(len(starts)):
         xs, ys = [], []
         for i in batch:
@@ -185,72 +191,88 @@ def fingerprint(x, y) -> np.ndarray:
     return np.concatenate([x.sum(axis=(1, 3, 4)), y.sum(axis=(1, 3, 4)), (x[:, :, :, ::7, ::5] ** 2).sum(axis=(1, 3, 4))], axis=1)
 
 
-def run_loader(name: str, work: Path, store: Path, budget: float, verify: bool = True) -> dict:
-    """Time one loader over the store; return figures plus the fingerprints of the windows it yielded."""
+def timed(it, on_batch=None) -> dict:
+    """Run an iterator of (batch indices, x, y, raw) to the end; wall, CPU (incl. workers), machine busy share."""
     import psutil
 
-    from geostp.data import open_windows
-
-    proc = psutil.Process()
-    ref = open_windows(store, "train", T_IN, T_OUT, step=f"{STEP}h")  # for starts and normalisation only
-    starts, norm = np.asarray(ref.starts), ref
-    t_setup = time.perf_counter()
-    ds = None
-    if name == "naive":
-        it = naive_batches(work, starts, budget)
-    elif name == "xbatcher":
-        it = xbatcher_batches(store, starts, budget)
-    elif name == "torch_random":
-        it = torch_random_batches(store, budget)
-    else:
-        ds, loader = geostp_loader(store, name == "inmem", 2 if name == "lazy_w2" else 0)
-        it = ((idx.numpy(), x, y, False) for x, y, idx in loader)
-    setup = time.perf_counter() - t_setup
-    rss_before = proc.memory_info().rss
     cpu0, sys0 = os.times(), psutil.cpu_times()
     _T0[0] = time.perf_counter()
-    n, seen, keep = 0, [], []
+    n, seen = 0, []
     for batch, x, y, raw in it:
         n += len(batch)
-        if name in BOUNDED:  # slow loaders: keep what they produced for the check (few windows)
-            keep.append((np.asarray(batch), np.asarray(x), np.asarray(y), raw))
-        seen.append(np.asarray(batch))
+        seen.append(np.asarray(batch).copy())
+        if on_batch is not None:
+            on_batch(batch, x, y, raw)
     wall = time.perf_counter() - _T0[0]
     cpu1, sys1 = os.times(), psutil.cpu_times()
-    cpu = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system) + (cpu1.children_user - cpu0.children_user) + (
-        cpu1.children_system - cpu0.children_system)
-    busy = 1 - (sys1.idle - sys0.idle + getattr(sys1, "iowait", 0) - getattr(sys0, "iowait", 0)) / max(
-        1e-9, sum(sys1) - sum(sys0))
+    cpu = sum(getattr(cpu1, k) - getattr(cpu0, k) for k in ("user", "system", "children_user", "children_system"))
+    idle = (sys1.idle - sys0.idle) + (getattr(sys1, "iowait", 0) - getattr(sys0, "iowait", 0))
+    busy = 1 - idle / max(1e-9, sum(sys1) - sum(sys0))
     ncpu = psutil.cpu_count() or 1
-    out = {
-        "loader": name, "what": LOADERS[name], "windows": n, "sec": wall, "win_s": n / wall, "cpu_s": cpu,
-        "win_cpu_s": n / max(cpu, 1e-9), "setup_s": setup,
-        "rss_peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "rss_before_mb": rss_before / 2**20,
-        "worker_rss_peak_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024 if name == "lazy_w2" else None,
-        "busy_pct": 100 * busy, "other_pct": max(0.0, 100 * busy - 100 * cpu / (wall * ncpu)),
-        "block_reads": getattr(ds, "block_reads", None), "n_blocks": getattr(ds, "n_blocks", None),
-    }
-    order = np.concatenate(seen)
-    out["every_window_once"] = bool(len(order) == len(starts) and len(np.unique(order)) == len(starts))
-    if not verify:
-        return out
-    # the check: fingerprints of what the loader yielded, against the in-memory windows (parent compares)
+    return {"windows": n, "sec": wall, "win_s": n / wall, "cpu_s": cpu, "win_cpu_s": n / max(cpu, 1e-9),
+            "busy_pct": 100 * busy, "other_pct": max(0.0, 100 * busy - 100 * cpu / (wall * ncpu)),
+            "order": np.concatenate(seen)}
+
+
+def run_loader(name: str, work: Path, store: Path, budget: float) -> dict:
+    """Time one loader over the store; return figures plus the fingerprints of the windows it yielded.
+
+    Slow loaders run until `budget` seconds have passed, fingerprinting each batch as it comes (< 1% of
+    their time). geostp loaders run two whole epochs (the first from a fresh open, the second is the
+    steady state a training run sees), then epoch 0 again, untimed, fingerprinting every batch.
+    """
+    from geostp.data import open_windows
+
+    norm = open_windows(store, "train", T_IN, T_OUT, step=f"{STEP}h")  # starts and statistics only
+    starts = np.asarray(norm.starts)
+    off = np.array([norm.stats[v]["norm_offset"] for v in norm.variables])[:, None, None]
+    sc = np.array([norm.stats[v]["norm_scale"] for v in norm.variables])[:, None, None]
+    idx, fps = [], []
+
+    def check(batch, x, y, raw):
+        if raw:  # physical values: normalise in float64, exactly
+            x, y = (np.asarray(x, np.float64) - off) / sc, (np.asarray(y, np.float64) - off) / sc
+        idx.append(np.asarray(batch).copy())
+        fps.append(fingerprint(x, y))
+
+    t_setup = time.perf_counter()
     if name in BOUNDED:
-        idx = np.concatenate([k[0] for k in keep])
-        fx = []
-        for b, x, y, raw in keep:
-            x, y = (norm.normalize(x), norm.normalize(y)) if raw else (x, y)
-            fx.append(fingerprint(x, y))
-        out["check"] = {"idx": idx.tolist(), "fp": np.concatenate(fx).tolist()}
-    else:  # a second pass of the same epoch (set_epoch(0)), untimed, fingerprinting every batch
+        it = {"naive": lambda: naive_batches(work, starts, budget),
+              "xbatcher": lambda: xbatcher_batches(store, starts, budget),
+              "torch_random": lambda: torch_random_batches(store, budget)}[name]()
+        setup = time.perf_counter() - t_setup
+        out = timed(it, check)
+        first = None
+    else:
+        ds, loader = geostp_loader(store, name == "inmem", 2 if name == "lazy_w2" else 0)
+        setup = time.perf_counter() - t_setup
+
+        def epoch():
+            return ((i.numpy(), x, y, False) for x, y, i in loader)
+
+        first = timed(epoch())
+        out = timed(epoch())
         loader.set_epoch(0)
-        idx, fx = [], []
-        for x, y, i in loader:
-            idx.append(i.numpy())
-            fx.append(fingerprint(x, y))
-        out["check"] = {"idx": np.concatenate(idx).tolist(), "fp": np.concatenate(fx).tolist()}
+        for b, x, y, raw in epoch():
+            check(b, x, y, raw)
+    order = out.pop("order")
+    out.update({
+        "loader": name, "what": LOADERS[name], "setup_s": setup, "rss_peak_mb": peak_rss_mb(),
+        "first_epoch_win_s": first["win_s"] if first else None,
+        "every_window_once": bool(len(order) == len(starts) and len(np.unique(order)) == len(starts)),
+        "check": {"idx": np.concatenate(idx).tolist(), "fp": np.concatenate(fps).tolist()},
+    })
+    if name not in BOUNDED:
+        out["block_reads_per_epoch"] = ds.block_reads / (2 + 1 if not ds.in_memory else 1)
     return out
+
+
+def peak_rss_mb() -> float:
+    """This process's peak RSS (VmHWM; unlike ru_maxrss it restarts at exec, so a child's is its own)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def rss_epoch(store: Path, in_memory: bool) -> dict:
@@ -264,7 +286,7 @@ def rss_epoch(store: Path, in_memory: bool) -> dict:
     n = 0
     for x, _ in ds.loader(BATCH, shuffle=True, seed=0):
         n += len(x)
-    return {"windows": n, "rss_base_mb": base / 2**20, "rss_peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    return {"windows": n, "rss_base_mb": base / 2**20, "rss_peak_mb": peak_rss_mb()}
 
 
 def in_child(args: list[str]) -> dict:
@@ -295,15 +317,16 @@ def table(results: dict, errors: dict, rss: dict, meta: dict) -> str:
     """The printed and saved table."""
     naive, xb, mem = (results[k]["win_s"] for k in ("naive", "xbatcher", "inmem"))
     head = (f"{'loader':<13}| {'what':<49}| {'windows':>7} | {'sec':>6} | {'win/s':>8} | {'x naive':>8} | {'x xbatch':>8} | "
-            f"{'% inmem':>7} | {'win/CPU-s':>9} | {'setup s':>7} | {'RSS MB':>6} | {'wkr MB':>6} | {'busy%':>5} | {'other%':>6} | check")
+            f"{'% inmem':>7} | {'1st ep':>7} | {'win/CPU-s':>9} | {'setup s':>7} | {'RSS MB':>6} | {'busy%':>5} | {'other%':>6} | check")
     lines = [head, "-" * len(head)]
     for k, r in results.items():
-        wk = f"{r['worker_rss_peak_mb']:6.0f}" if r.get("worker_rss_peak_mb") else f"{'-':>6}"
-        ok = "ok" if errors[k] < 1e-5 and (k in BOUNDED or r["every_window_once"]) else f"FAIL {errors[k]:.1e}"
+        ok = "ok" if errors[k] < 1e-3 and (k in BOUNDED or r["every_window_once"]) else "FAIL"
+        ok = f"{ok} {errors[k]:.0e}"
+        first = f"{r['first_epoch_win_s']:>7.0f}" if r.get("first_epoch_win_s") else f"{'-':>7}"
         lines.append(
             f"{k:<13}| {r['what']:<49}| {r['windows']:>7} | {r['sec']:>6.2f} | {r['win_s']:>8.1f} | {r['win_s'] / naive:>8.1f} | "
-            f"{r['win_s'] / xb:>8.1f} | {100 * r['win_s'] / mem:>6.1f}% | {r['win_cpu_s']:>9.1f} | {r['setup_s']:>7.2f} | "
-            f"{r['rss_peak_mb']:>6.0f} | {wk} | {r['busy_pct']:>5.0f} | {r['other_pct']:>6.0f} | {ok}"
+            f"{r['win_s'] / xb:>8.1f} | {100 * r['win_s'] / mem:>6.1f}% | {first} | {r['win_cpu_s']:>9.1f} | {r['setup_s']:>7.2f} | "
+            f"{r['rss_peak_mb']:>6.0f} | {r['busy_pct']:>5.0f} | {r['other_pct']:>6.0f} | {ok}"
         )
     lazy = results["lazy_w0"]["win_s"]
     targets = [
@@ -324,9 +347,14 @@ def table(results: dict, errors: dict, rss: dict, meta: dict) -> str:
         f"windows: {T_IN}+{T_OUT} frames every {STEP} h (span {SPAN} hourly steps), shuffled batches of {BATCH}; "
         f"geostp blocks: {meta['blocks']}",
         f"bounded loaders ({', '.join(BOUNDED)}) run batches of a random order until {meta['budget']:.0f} s have passed; "
-        "the others run one whole epoch.",
-        "check: fingerprints (per-window channel sums) of every window yielded equal geostp in-memory's (rel. err < 1e-5); "
-        "geostp loaders also yield every window exactly once (the check pass repeats epoch 0 untimed).",
+        "the geostp loaders run whole epochs.",
+        "geostp rows: win/s of the 2nd epoch (steady state); '1st ep' = the first epoch after opening (first reads, "
+        "first-touch page faults of the block and batch buffers).",
+        "check: fingerprints (per-window channel sums) of every window yielded equal geostp in-memory's: max rel. err "
+        "shown, ok < 1e-3 (float32 rounding gives ~1e-4, a wrong window ~1); geostp loaders also yield every window "
+        "exactly once per epoch (epoch 0 repeated untimed for the check).",
+        "RSS MB: peak resident memory (VmHWM) of the loader's process, workers not counted; "
+        "geostp lazy reads blocks with one prefetch thread in-process.",
         "win/CPU-s counts the loader process and its workers; busy% = whole machine (all cores) during the run, "
         "other% = busy share not used by this loader (other users of the machine).",
         f"each loader ran in its own process; machine: {meta['machine']}; {meta['when']}",
@@ -338,7 +366,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="tiny archive (~2 months), 2 s budgets, no 3x store, nothing saved")
     ap.add_argument("--budget", type=float, default=None, help="seconds for each bounded (slow) loader (default 20; quick 2)")
-    ap.add_argument("--workdir", type=Path, default=None, help="where to write the archives (default: a temp dir, removed)")
+    ap.add_argument("--workdir", type=Path, default=None, help="where to write the archives (default: a temp dir, removed); archives already there are reused")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "bench_windows",
                     help="output stem: writes STEM.txt and STEM.json")
     ap.add_argument("--only", nargs="*", default=None, help=f"run only these loaders of: {', '.join(LOADERS)}")

@@ -1,9 +1,12 @@
 """Chunk-aware batch sampler: shuffled batches that read the store block by block, shardable across ranks.
 
 Windows are grouped into blocks (contiguous runs of store chunks, read whole). Each epoch the blocks
-are put in a random order and taken a pool at a time; the windows of a pool are shuffled together and
-cut into batches. So every window comes once per epoch, each block is read about once, and memory is
-bounded by the pool, not by the store. torch's RandomSampler would touch a random chunk per window.
+are put in a random order and a pool of `pool_blocks` consecutive blocks slides along it one block at
+a time: phase k draws from blocks k .. k+P-1, each block's windows are dealt at random over the P
+phases it is part of, and each phase's windows are shuffled together. So every window comes once per
+epoch, batches mix P blocks, each block is read once (one new block per phase, which a loader can
+prefetch), and memory is bounded by the pool, not by the store. torch's RandomSampler would touch a
+random chunk per window.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from geostp.errors import ConfigError
 
 
 class ChunkBatchSampler(Sampler[list[int]]):
-    """Batches of window indices, shuffled within pools of `pool_blocks` blocks, seeded per epoch.
+    """Batches of window indices, shuffled within a sliding pool of `pool_blocks` blocks, seeded per epoch.
 
     `block_of[i]` is the block of window i. Under DDP (`num_replicas` > 1) each rank takes its own
     contiguous share of the epoch's order (so each rank reads its own blocks); shares are padded by
@@ -70,12 +73,16 @@ class ChunkBatchSampler(Sampler[list[int]]):
         if not self.shuffle:
             return np.concatenate(self._block_windows)
         rng = np.random.default_rng([self.seed, epoch])
-        blocks = rng.permutation(len(self._block_windows))
-        parts = []
-        for p in range(0, len(blocks), self.pool_blocks):
-            pool = np.concatenate([self._block_windows[b] for b in blocks[p : p + self.pool_blocks]])
-            parts.append(rng.permutation(pool))
-        return np.concatenate(parts)
+        nb = len(self._block_windows)
+        blocks = rng.permutation(nb)
+        p = min(self.pool_blocks, nb)
+        phases: list[list[np.ndarray]] = [[] for _ in range(nb - p + 1)]
+        for pos, b in enumerate(blocks):  # the block at `pos` is part of phases pos-p+1 .. pos (clipped)
+            first, last = max(pos - p + 1, 0), min(pos, nb - p)
+            parts = np.array_split(rng.permutation(self._block_windows[b]), last - first + 1)
+            for k, part in zip(range(first, last + 1), parts):
+                phases[k].append(part)
+        return np.concatenate([rng.permutation(np.concatenate(parts)) for parts in phases])
 
     def _share_size(self) -> int:
         r = self.num_replicas

@@ -163,6 +163,12 @@ class WindowDataset(Dataset):
         self.block_hi = np.append(self.starts[first[1:] - 1], self.starts[-1]) + self.span
         self.pool_blocks = self.n_blocks if self.in_memory else max(1, int(pool_blocks))
         self.block_reads = 0  # blocks read from the store so far (tests and benchmarks watch it)
+        self.block_buffers = 0  # block-sized buffers allocated (bounded by pool + 1 + prefetched)
+        # scattered access (a plain random sampler) reads lone windows directly and reads a block whole
+        # once the windows asked of it would have cost as much as the block (chunks touched)
+        block_chunks = int(self.block_hi[0] - self.block_lo[0]) / self.time_chunk + 1
+        window_chunks = (self.span - 1) / self.time_chunk + 1
+        self._load_after = max(2, int(np.ceil(block_chunks / window_chunks)))
 
         self._arrays: list | None = None
         self._pid = -1
@@ -172,7 +178,7 @@ class WindowDataset(Dataset):
         self._buffers = BufferPool((self.t_in, *self.frame_shape), (self.t_out, *self.frame_shape))
         if self.in_memory:
             for b in range(self.n_blocks):
-                self._cache[b] = self._read_block(b, np.empty(self._block_shape(b), np.float32))
+                self._adopt(b, self._read_block(b, np.empty(self._block_shape(b), np.float32)))
 
     # ---------------------------------------------------------------- reading
     def _open(self) -> list:
@@ -198,12 +204,37 @@ class WindowDataset(Dataset):
         np.divide(out, self._scale[c], out=out)
 
     def _read_block(self, b: int, out: np.ndarray) -> np.ndarray:
-        """Read block b's frames of every variable from the store into `out`, normalised."""
+        """Read block b's frames of every variable from the store into `out`, normalised.
+
+        Touches nothing but the zarr arrays and `out`, so a prefetch thread may call it.
+        """
         lo, hi = int(self.block_lo[b]), int(self.block_hi[b])
         for c, arr in enumerate(self._open()):
             self._normalize_into(arr[lo:hi], c, out[:, c])
-        self.block_reads += 1
         return out
+
+    def _spare_block(self, b: int) -> np.ndarray:
+        """An unused buffer for block b: an evicted block's, or a new one the size of the longest block."""
+        if self._free:
+            base = self._free.pop()
+        else:
+            base = np.empty((int((self.block_hi - self.block_lo).max()), *self.frame_shape), np.float32)
+            self.block_buffers += 1
+        return base[: self._block_shape(b)[0]]
+
+    def _make_room(self) -> None:
+        """Evict least recently used blocks until one more fits the cache (pool + 1 blocks)."""
+        while len(self._cache) > self.pool_blocks:
+            _, old = self._cache.popitem(last=False)
+            self._free.append(old.base if old.base is not None else old)
+
+    def _adopt(self, b: int, block: np.ndarray) -> np.ndarray:
+        """Put a block just read (here or by a prefetch thread) into the cache."""
+        self._make_room()
+        self._cache[b] = block
+        self._misses.pop(b, None)
+        self.block_reads += 1
+        return block
 
     def _block(self, b: int) -> np.ndarray:
         """Block b from the LRU cache, reading it (and evicting the least recently used) if absent."""
@@ -211,19 +242,8 @@ class WindowDataset(Dataset):
         if hit is not None:
             self._cache.move_to_end(b)
             return hit
-        while len(self._cache) >= self.pool_blocks:
-            _, old = self._cache.popitem(last=False)
-            self._free.append(old.base if old.base is not None else old)
-        n = self._block_shape(b)[0]
-        base = next((f for f in self._free if f.shape[0] >= n), None)
-        if base is None:  # every block fits the largest one: allocate that size, reuse it forever
-            longest = int((self.block_hi - self.block_lo).max())
-            base = np.empty((longest, *self.frame_shape), np.float32)
-        else:
-            self._free.remove(base)
-        self._misses.pop(b, None)
-        block = self._cache[b] = self._read_block(b, base[:n])
-        return block
+        self._make_room()
+        return self._adopt(b, self._read_block(b, self._spare_block(b)))
 
     def _read_direct(self, start: int, xr_: np.ndarray, yr_: np.ndarray) -> None:
         """Read one window straight from the store (for scattered access that would waste whole blocks)."""
@@ -244,8 +264,8 @@ class WindowDataset(Dataset):
     def get_batch(self, indices: Sequence[int] | np.ndarray, whole_blocks: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """Windows `indices` as a batch x (B, T_in, C, H, W), y (B, T_out, C, H, W).
 
-        Blocks are read whole when cached, asked for by several windows, or when `whole_blocks`
-        (the chunk-aware sampler's batches); a lone window of an uncached block is read directly.
+        Blocks are read whole when cached, when `whole_blocks` (the chunk-aware sampler's batches), or
+        once enough of their windows were asked for; until then windows are read directly.
         The returned tensors are the caller's: their memory is reused only after they are released.
         """
         idx = self._check_indices(indices)
@@ -258,7 +278,7 @@ class WindowDataset(Dataset):
         for k in sorted(range(len(ub)), key=lambda k: not cached[k]):  # cached blocks first: no eviction hazard
             b = int(ub[k])
             rows = np.flatnonzero(inv == k).tolist()
-            if not (cached[k] or whole_blocks or self._misses.get(b, 0) + len(rows) >= 2):
+            if not (cached[k] or whole_blocks or self._misses.get(b, 0) + len(rows) >= self._load_after):
                 self._misses[b] = self._misses.get(b, 0) + len(rows)
                 for r in rows:
                     self._read_direct(int(starts[r]), xb[r], yb[r])
@@ -346,17 +366,20 @@ class WindowDataset(Dataset):
         num_replicas: int = 1,
         rank: int = 0,
         with_index: bool = False,
+        prefetch_blocks: int | None = None,
     ):
         """Iterable of (x, y) batches (or (x, y, idx) with `with_index`), one epoch per `iter()`.
 
+        `num_workers=None` takes the measured default (0: in-process, which wins on few cores).
         Under DDP give `num_replicas`/`rank` (e.g. accelerator.num_processes / process_index) rather
-        than passing the loader to `accelerator.prepare`.
+        than passing the loader to `accelerator.prepare`. Batches are the caller's to keep.
         """
-        from geostp.data.loader import WindowLoader
+        from geostp.data.loader import DEFAULT_PREFETCH_BLOCKS, WindowLoader
 
         return WindowLoader(
             self, batch_size, shuffle=shuffle, seed=seed, num_workers=num_workers, drop_last=drop_last,
             num_replicas=num_replicas, rank=rank, with_index=with_index,
+            prefetch_blocks=DEFAULT_PREFETCH_BLOCKS if prefetch_blocks is None else prefetch_blocks,
         )
 
 
@@ -381,7 +404,8 @@ def open_windows(
 
     `step` is the frame spacing (a duration such as "6h" or a count of store steps), `stride` the
     spacing of window starts. Extra keywords go to the window generator (generated splits) or to
-    WindowDataset (`block_mb`, `pool_blocks`: size of a read block and of the block cache).
+    WindowDataset (`block_mb`: size of a read block; `pool_blocks`: blocks mixed by the shuffling
+    sampler; the block cache holds pool_blocks + 1 blocks).
     """
     ds = open_store(store, check_chunks=False)
     gen = ds.attrs.get("generator")
