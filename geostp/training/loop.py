@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import time
 from pathlib import Path
 from typing import Any
 
@@ -103,13 +104,15 @@ def train(config: Any = None, out: str | Path | None = None, overrides: list[str
     bar = tqdm(total=total, initial=step, desc=f"train {cfg.model.name}", disable=not (t.progress and acc.is_main_process))
     running: dict[str, torch.Tensor] = {}
     inner = acc.unwrap_model(objective).model
-    stopped = False
+    stopped, clock, waited, since = False, time.perf_counter(), 0.0, step  # throughput and data-wait meters
     while step < stop_at and not stopped:
         stage = next(s for s in stages if s.start <= step < s.end)
         acc.unwrap_model(objective).parts = tuple(p.name for p in stage.parts)
         objective.train()
         for a in range(t.grad_accum):  # accumulate micro-batches; gradients sync on the last one only
+            tick = time.perf_counter()
             x, y = (b.to(acc.device, non_blocking=True) for b in next(batches))
+            waited += time.perf_counter() - tick
             with acc.no_sync(objective) if a < t.grad_accum - 1 else contextlib.nullcontext():
                 loss, terms = objective(x, y)
                 acc.backward(loss / t.grad_accum)
@@ -128,14 +131,21 @@ def train(config: Any = None, out: str | Path | None = None, overrides: list[str
         if step % t.log_every == 0 or step == stop_at:
             n = t.log_every if step % t.log_every == 0 else step % t.log_every
             means = {f"train/{k}": float(acc.reduce(v / n, "mean")) for k, v in running.items()}
-            log.log("train", step, epoch=step / steps_per_epoch, lr=lr, stage=stage.name, **means)
+            elapsed = time.perf_counter() - clock
+            log.log("train", step, epoch=step / steps_per_epoch, lr=lr, stage=stage.name, **means,
+                    samples_per_s=(step - since) * t.batch_size / elapsed, data_wait=waited / elapsed)
             bar.set_postfix(loss=f"{means['train/loss']:.4g}")
             running = {}
+            clock, waited, since = time.perf_counter(), 0.0, step
         if step % eval_every == 0 or step == total:
+            tick = time.perf_counter()
             stopped = _after_validation(acc, cfg, run_dir, inner, trainer, log, step, evaluate(inner))
+            clock += time.perf_counter() - tick  # validation time is not training throughput
         if (t.checkpoint_every and step % t.checkpoint_every == 0) or step == stop_at or stopped:
             trainer["step"] = step
+            tick = time.perf_counter()
             ckpt.save_state(acc, run_dir, inner, trainer)
+            clock += time.perf_counter() - tick
     bar.close()
     if total == 0:  # nothing to train: score the model once and keep its weights
         _after_validation(acc, cfg, run_dir, inner, trainer, log, 0, evaluate(inner))
