@@ -118,7 +118,11 @@ def plot_learning_curve(run_dir: Path, out: Path | None = None) -> Path:
         pkeys = [k.replace("val/", "persistence/", 1) for k in keys]
         if all(k in base for k in pkeys):
             a2.plot(leads, [base[k] for k in pkeys], "s--", color="grey", label="persistence")
-        a2.set(xlabel="lead time", ylabel=group.split("/", 1)[1], title="validation score per lead")
+        sig_path = Path(run_dir) / "signature.json"
+        units = json.loads(sig_path.read_text()).get("units", {}) if sig_path.is_file() else {}
+        metric, _, var = group.split("/", 1)[1].partition("/")
+        label = f"{metric.upper()} {var}" + (f" [{units[var]}]" if units.get(var) else "")
+        a2.set(xlabel="lead time", ylabel=label, title="validation score per lead")
         a2.legend()
     else:
         a2.set_axis_off()
