@@ -64,7 +64,8 @@ class Predictor:
                        run_dir: Path | None = None, weights: Path | None = None) -> Predictor:
         """Build from a signature mapping as written in RUN_DIR/signature.json (geostp.training's DataSignature)."""
         grid = {k: np.asarray(v, dtype=np.float64) for k, v in sig["grid"].items()}
-        step = sig.get("lead_step") or _times(sig["time_step"], int(sig.get("frame_step", 1)))
+        # the frame step from the store's time step x frames per step (a video store's "1" is a frame count)
+        step = _times(str(sig["time_step"]), int(sig.get("frame_step", 1))) if "time_step" in sig else sig["lead_step"]
         cfg_hash = _file_hash(run_dir / "config.yaml") if run_dir and (run_dir / "config.yaml").is_file() else ""
         weights = weights or (_weights_path(run_dir) if run_dir else None)
         return cls(

@@ -232,7 +232,7 @@ def _run_forecast(req: ForecastRequest, echo: Echo) -> ForecastResult:
     if req.score:
         _score(result, forecast, src, req, echo)
     if req.plot:
-        result.map_png = _draw(forecast, src, req, out)
+        result.map_png = _draw(forecast, src, req, out, reuse=result.reused)
     return result
 
 
@@ -274,8 +274,9 @@ def _score(result: ForecastResult, forecast: xr.Dataset, src: DataSource, req: F
     result.scores, result.scores_csv = scores, paths["csv"]
 
 
-def _draw(forecast: xr.Dataset, src: DataSource, req: ForecastRequest, out: Path) -> Path | None:
-    """Map of the first variable at the first init and last lead (frames grid for video/traffic)."""
+def _draw(forecast: xr.Dataset, src: DataSource, req: ForecastRequest, out: Path, reuse: bool = False) -> Path | None:
+    """Map of the first variable at the first init and last lead (frames grid for video/traffic); a reused
+    forecast keeps its existing map."""
     stem = out.name[:-5] if out.name.endswith(".zarr") else out.name
     if "lat" in forecast.dims:
         from geostp.plots.maps import plot_map
@@ -284,6 +285,8 @@ def _draw(forecast: xr.Dataset, src: DataSource, req: ForecastRequest, out: Path
         lead = forecast["lead_time"].values[-1]
         label = f"{lead / np.timedelta64(1, 'h'):g}h" if isinstance(lead, np.timedelta64) else str(lead)
         png = Path(req.plot_out) if req.plot_out else out.parent / f"{stem}-{var}-{label}.png"
+        if reuse and png.is_file():
+            return png
         return plot_map(forecast, var, png, truth_store=src.store)
     from geostp.plots.frames import plot_frames
 

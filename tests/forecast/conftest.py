@@ -42,3 +42,9 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture
+def run_factory():
+    """`make_run` for tests that need a run of another model or store."""
+    return make_run

@@ -78,3 +78,24 @@ def test_evaluate_truth_without_valid_times(env, run_dir, tiny_store, tmp_path):
                 catalog="test", time_step="6h", norm_kind="zscore", default_t_in=4, default_t_out=4, progress=False)
     res = _run(["evaluate", str(out), "--truth", str(truth)])
     assert res.exit_code != 0 and "none of the forecast's valid times" in str(res.exception)
+
+
+def test_video_forecast_frames_and_scores(env, tmp_path, run_factory):
+    from geostp.data.store import write_store
+
+    rng = np.random.default_rng(0)
+    n = 80
+    frames = rng.integers(0, 256, size=(n, 16, 16)).astype(np.float32)
+    ds = xr.Dataset({"frames": (("time", "y", "x"), frames, {"units": "1"})},
+                    coords={"time": np.arange(n), "split": ("time", np.where(np.arange(n) < 50, "train", np.where(np.arange(n) < 60, "valid", "test")))})
+    store = tmp_path / "video.zarr"
+    write_store(ds, store, catalog="test", time_step="1", norm_kind="fixed", fixed_norm={"frames": (0.0, 255.0)},
+                default_t_in=3, default_t_out=2, progress=False)
+    run = run_factory(tmp_path / "prun", store, model="persistence", variables=("frames",), t_in=3, t_out=2)
+    out = env / "v.zarr"
+    res = _run(["forecast", "--model", "persistence", "--var", "frames", "--run", str(run), "--data", str(store),
+                "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    fc = xr.open_zarr(out)
+    assert fc["frames"].dims == ("init_time", "lead_time", "channel", "y", "x") and fc["lead_time"].attrs["units"] == "frames"
+    assert "MSE of frames" in res.output and (env / "v-frames.png").stat().st_size > 5_000
