@@ -1,0 +1,1 @@
+"""Verification: WeatherBench2 and OpenSTL metrics (metrics), reference forecasts (baselines), scorecards."""

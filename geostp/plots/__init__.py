@@ -1,0 +1,1 @@
+"""Figures: cartopy maps with offline coastlines (maps), video/traffic frame grids (frames), skill curves (curves)."""
