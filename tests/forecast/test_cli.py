@@ -46,6 +46,15 @@ def test_forecast_evaluate_plot(env, run_dir, tiny_store, monkeypatch):
         assert (env / "ev" / name).stat().st_size > 0
     assert "ACC of t850" in res.output and "BIAS of t850" in res.output
 
+    import shutil
+
+    shutil.copytree(out, env / "fc2.zarr")  # a second forecast: cross-model scorecard against persistence
+    res = _run(["evaluate", str(out), str(env / "fc2.zarr"), "--truth", str(path), "--out", str(env / "ev2"),
+                "--n-boot", "50", "--metric", "rmse"])
+    assert res.exit_code == 0, res.output
+    assert "scorecard: RMSE change vs persistence" in res.output and "vip_mixer:fc2" in res.output
+    assert (env / "ev2" / "scores_scorecard.csv").stat().st_size > 0
+
     res = _run(["plot", str(out), "--var", "t850", "--lead", "12h", "--truth", str(path), "--out", str(env / "m.png")])
     assert res.exit_code == 0, res.output
     assert (env / "m.png").stat().st_size > 10_000
