@@ -59,6 +59,7 @@ Choices, where the seed summary is silent (reasons from `models-vipmixer-swinlst
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Literal
 
@@ -239,7 +240,8 @@ class HRVQVAE(nn.Module):
         """frames (N, C, H, W) -> quantised latents (N, D, h, w), codes (N, levels, h, w), commitment."""
         z = self.encoder(frames)
         n, d, h, w = z.shape
-        with torch.autocast(device_type=z.device.type, enabled=False):  # distances and EMA in float32
+        no_autocast = nullcontext() if z.device.type == "meta" else torch.autocast(z.device.type, enabled=False)
+        with no_autocast:  # distances and EMA in float32
             flat = z.float().permute(0, 2, 3, 1).reshape(-1, d)
             zq, codes, commit = self.quantizer(flat, update)
         zq = zq.view(n, h, w, d).permute(0, 3, 1, 2)
