@@ -353,8 +353,7 @@ def table(results: dict, errors: dict, rss: dict, meta: dict) -> str:
         "check: fingerprints (per-window channel sums) of every window yielded equal geostp in-memory's: max rel. err "
         "shown, ok < 1e-3 (float32 rounding gives ~1e-4, a wrong window ~1); geostp loaders also yield every window "
         "exactly once per epoch (epoch 0 repeated untimed for the check).",
-        "RSS MB: peak resident memory (VmHWM) of the loader's process, workers not counted; "
-        "geostp lazy reads blocks with one prefetch thread in-process.",
+        "RSS MB: peak resident memory (VmHWM) of the loader's process, workers not counted.",
         "win/CPU-s counts the loader process and its workers; busy% = whole machine (all cores) during the run, "
         "other% = busy share not used by this loader (other users of the machine).",
         f"each loader ran in its own process; machine: {meta['machine']}; {meta['when']}",

@@ -2,15 +2,14 @@
 
 In-process by default: on this project's reference machine (2 cores) handing a 9 MB batch over from a
 DataLoader worker costs more than building it (see benchmarks/results/bench_windows.txt), so workers
-are opt-in. In-process, one thread reads the next blocks while batches are cut from the current ones
-(the sampler says which blocks come next; decompression and numpy release the GIL). With workers,
-each one gets its own block-disjoint stream of batches (sampler lanes) and reads synchronously.
+are opt-in; with workers, each one gets its own block-disjoint stream of batches (sampler lanes).
+No read-ahead thread: one was tried and measured slower here (zarr's Python-heavy read path and the
+batch copies contend for the GIL).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -21,7 +20,6 @@ from geostp.data.sampler import ChunkBatchSampler
 from geostp.errors import ConfigError
 
 DEFAULT_NUM_WORKERS = 0
-DEFAULT_PREFETCH_BLOCKS = 2
 
 
 def _identity(batch: Any) -> Any:
@@ -73,10 +71,8 @@ class WindowLoader:
         num_replicas: int = 1,
         rank: int = 0,
         with_index: bool = False,
-        prefetch_blocks: int = DEFAULT_PREFETCH_BLOCKS,
     ) -> None:
         self.dataset = dataset
-        self.prefetch_blocks = max(0, int(prefetch_blocks))
         self.num_workers = DEFAULT_NUM_WORKERS if num_workers is None else int(num_workers)
         if self.num_workers < 0:
             raise ConfigError(f"num_workers must be >= 0, got {num_workers}")
@@ -109,9 +105,6 @@ class WindowLoader:
         if hasattr(self.dataset, "set_epoch"):
             self.dataset.set_epoch(self.sampler.epoch)  # before workers fork, so they see it
         if self.num_workers == 0:
-            if self.prefetch_blocks and hasattr(self.dataset, "_read_block") and not self.dataset.in_memory:
-                yield from self._prefetching(list(self.sampler))
-                return
             for indices in self.sampler:
                 yield _fetch(self.dataset, indices, self.with_index)
             return
@@ -121,32 +114,3 @@ class WindowLoader:
             num_workers=self.num_workers, collate_fn=_identity,
         )
         yield from loader
-
-    def _prefetching(self, batches: list[list[int]]) -> Iterator[tuple]:
-        """Batches of a WindowDataset while one thread reads the next blocks they will need."""
-        ds = self.dataset
-        block_of = ds.block_of
-        need = [np.unique(block_of[b]).tolist() for b in batches]
-        plan = list(dict.fromkeys(b for blocks in need for b in blocks))  # blocks by first use
-        pending: dict[int, Future] = {}
-        pos = 0
-        ds._open()  # open the zarr handles here, not racing in the thread
-        with ThreadPoolExecutor(1, thread_name_prefix="geostp-prefetch") as pool:
-            try:
-                for indices, blocks in zip(batches, need):
-                    while len(pending) < self.prefetch_blocks and pos < len(plan):
-                        b = plan[pos]
-                        pos += 1
-                        if b not in ds._cache and b not in pending:
-                            pending[b] = pool.submit(ds._read_block, b, ds._spare_block(b))
-                    for b in blocks:  # touch this batch's cached blocks first, so adopting evicts others
-                        if b in ds._cache:
-                            ds._cache.move_to_end(b)
-                    for b in blocks:
-                        if b in pending:
-                            ds._adopt(b, pending.pop(b).result())
-                    yield _fetch(ds, indices, self.with_index)
-            finally:  # stopped early: give the buffers of blocks read ahead back
-                for f in pending.values():
-                    block = f.result()
-                    ds._free.append(block.base if block.base is not None else block)

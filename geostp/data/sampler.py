@@ -4,8 +4,8 @@ Windows are grouped into blocks (contiguous runs of store chunks, read whole). E
 are put in a random order and a pool of `pool_blocks` consecutive blocks slides along it one block at
 a time: phase k draws from blocks k .. k+P-1, each block's windows are dealt at random over the P
 phases it is part of, and each phase's windows are shuffled together. So every window comes once per
-epoch, batches mix P blocks, each block is read once (one new block per phase, which a loader can
-prefetch), and memory is bounded by the pool, not by the store. torch's RandomSampler would touch a
+epoch, batches mix P blocks, each block is read once by a cache of P + 1 blocks (one new block per
+phase, so reads are spread evenly), and memory is bounded by the pool, not by the store. torch's RandomSampler would touch a
 random chunk per window.
 """
 

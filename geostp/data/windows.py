@@ -164,7 +164,7 @@ class WindowDataset(Dataset):
         self.block_hi = np.append(self.starts[first[1:] - 1], self.starts[-1]) + self.span
         self.pool_blocks = self.n_blocks if self.in_memory else max(1, int(pool_blocks))
         self.block_reads = 0  # blocks read from the store so far (tests and benchmarks watch it)
-        self.block_buffers = 0  # block-sized buffers allocated (bounded by pool + 1 + prefetched)
+        self.block_buffers = 0  # block-sized buffers allocated (bounded by pool + 1)
         # scattered access (a plain random sampler) reads lone windows directly and reads a block whole
         # once the windows asked of it would have cost as much as the block (chunks touched)
         block_chunks = int(self.block_hi[0] - self.block_lo[0]) / self.time_chunk + 1
@@ -207,7 +207,6 @@ class WindowDataset(Dataset):
     def _read_block(self, b: int, out: np.ndarray) -> np.ndarray:
         """Read block b's frames of every variable from the store into `out`, normalised.
 
-        Touches nothing but the zarr arrays and `out`, so a prefetch thread may call it.
         """
         from zarr.core.buffer import default_buffer_prototype
 
@@ -239,7 +238,7 @@ class WindowDataset(Dataset):
             self._free.append(old.base if old.base is not None else old)
 
     def _adopt(self, b: int, block: np.ndarray) -> np.ndarray:
-        """Put a block just read (here or by a prefetch thread) into the cache."""
+        """Put a block just read into the cache."""
         self._make_room()
         self._cache[b] = block
         self._misses.pop(b, None)
@@ -376,7 +375,6 @@ class WindowDataset(Dataset):
         num_replicas: int = 1,
         rank: int = 0,
         with_index: bool = False,
-        prefetch_blocks: int | None = None,
     ):
         """Iterable of (x, y) batches (or (x, y, idx) with `with_index`), one epoch per `iter()`.
 
@@ -384,12 +382,11 @@ class WindowDataset(Dataset):
         Under DDP give `num_replicas`/`rank` (e.g. accelerator.num_processes / process_index) rather
         than passing the loader to `accelerator.prepare`. Batches are the caller's to keep.
         """
-        from geostp.data.loader import DEFAULT_PREFETCH_BLOCKS, WindowLoader
+        from geostp.data.loader import WindowLoader
 
         return WindowLoader(
             self, batch_size, shuffle=shuffle, seed=seed, num_workers=num_workers, drop_last=drop_last,
             num_replicas=num_replicas, rank=rank, with_index=with_index,
-            prefetch_blocks=DEFAULT_PREFETCH_BLOCKS if prefetch_blocks is None else prefetch_blocks,
         )
 
 
