@@ -232,7 +232,10 @@ def _run_forecast(req: ForecastRequest, echo: Echo) -> ForecastResult:
     if req.score:
         _score(result, forecast, src, req, echo)
     if req.plot:
-        result.map_png = _draw(forecast, src, req, out, reuse=result.reused)
+        try:
+            result.map_png = _draw(forecast, src, req, out, reuse=result.reused)
+        except ImportError as exc:  # cartopy is an extra: the forecast stands without its map
+            result.notes.append(f"no map: {exc}")
     return result
 
 

@@ -17,11 +17,15 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from geostp.errors import DataError, UnknownNameError, missing_extra
+from geostp.errors import DataError, GeostpError, UnknownNameError, missing_extra
 from geostp.forecast.predict import to_timedelta
 
 SEQUENTIAL = {"t850": "RdYlBu_r", "t2m": "RdYlBu_r", "z500": "viridis"}
 PROJECTIONS = ("robinson", "platecarree")
+
+
+class CartopyMissing(GeostpError, ImportError):
+    """cartopy (geostp's `maps` extra) is not installed: a clean CLI error, and an ImportError callers can skip."""
 
 
 def coastline_dir() -> Path:
@@ -35,7 +39,7 @@ def offline_cartopy() -> Iterator[Any]:
     try:
         import cartopy
     except ImportError:
-        raise missing_extra("cartopy", "maps") from None
+        raise CartopyMissing(str(missing_extra("cartopy", "maps"))) from None
     old = cartopy.config.get("pre_existing_data_dir")
     cartopy.config["pre_existing_data_dir"] = str(coastline_dir())
     try:
@@ -124,7 +128,7 @@ def map_figure(forecast: xr.Dataset, var: str, lead_index: int, init_index: int 
         panels += [("truth", truth), ("forecast − truth", field - truth.values)]
     central = float(np.mean([field["lon"].values.min(), field["lon"].values.max()])) if projection == "platecarree" else 0.0
     proj = _projection(projection, central)
-    fig = plt.figure(figsize=(5.2 * len(panels), 3.6), layout="constrained")
+    fig = plt.figure(figsize=(5.2 * len(panels), 4.0), layout="constrained")
     values = [field.values] + ([truth.values] if truth is not None else [])
     vmin = float(np.nanmin([np.nanmin(v) for v in values]))
     vmax = float(np.nanmax([np.nanmax(v) for v in values]))
