@@ -4,7 +4,9 @@ FLOPs come from `torch.utils.flop_counter.FlopCounterMode` on one forward pass o
 on the meta device (no memory, no arithmetic, seconds even for the largest presets). torch counts a
 multiply-add as 2 FLOPs; OpenSTL and the papers (fvcore) count it as 1, so `forward_gflops` reports
 torch's count / 2 to be comparable with the published figures. Only matmuls/convolutions/attention are
-counted (as in fvcore's defaults): norms, activations and pixel shuffles are not.
+counted (as in fvcore's defaults): norms, activations and pixel shuffles are not. A model whose forward
+is an iterative decoder (S-HR-VQVAE) defines `flop_forward(x)`, one parallel pass, which is counted
+instead.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ def forward_gflops(model: nn.Module, in_shape: tuple[int, ...], device: str | to
     model.eval()
     try:
         with torch.no_grad(), FlopCounterMode(display=False) as counter:
-            model(x)
+            getattr(model, "flop_forward", model)(x)
     except Exception:  # noqa: BLE001 - any failure means "not countable here", reported as n/a
         return None
     finally:

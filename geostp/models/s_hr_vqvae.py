@@ -554,6 +554,16 @@ class SHRVQVAE(Forecaster):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.predict(x)
 
+    def flop_forward(self, x: torch.Tensor) -> torch.Tensor:
+        """One parallel pass for FLOP counting: encode the inputs, run the predictor once over all
+        T_in + T_out frames (future codes = zeros) and decode the T_out frames. Greedy decoding repeats the
+        predictor once per future frame (and per position and level in raster order)."""
+        codes = self.vqvae.encode_codes(x)
+        future = torch.zeros((codes.shape[0], self.config.t_out, *codes.shape[2:]), dtype=codes.dtype,
+                             device=codes.device)
+        logits = self.prior(torch.cat([codes, future], dim=1))[:, x.shape[1]:]
+        return self.vqvae.decode_codes(logits.argmax(3))
+
 
 def _perplexity(codes: torch.Tensor, m: int) -> torch.Tensor:
     """exp(entropy) of the code histogram: 1 means collapse to one code, m means uniform use."""

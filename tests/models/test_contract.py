@@ -175,6 +175,16 @@ def test_parameter_count_matches_published(name, preset):
     )
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_forward_flops_are_countable_on_the_meta_device(name):
+    """`geostp models` counts every model's FLOPs without running arithmetic (and without hanging)."""
+    counted = count_preset(name, "tiny")
+    if counted.params == 0:
+        assert counted.gflops == 0.0
+    else:
+        assert counted.gflops is not None and counted.gflops > 0, f"{name}: FLOPs not countable on meta"
+
+
 # -------------------------------------------------------------------------------------- bad input
 
 
