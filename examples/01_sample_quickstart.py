@@ -12,15 +12,17 @@ What happens (nothing is downloaded):
 4. it is scored (latitude-weighted RMSE, ACC) next to persistence and climatology with 95% bootstrap
    intervals, and a forecast | truth | error map is drawn.
 
-Expected output (numbers from one run on a 2-core CPU; yours may differ in the last digits):
+Expected output (one run on this repository's 2-core CPU, sample generator of 2026-11-23; the numbers
+move with the sample and the quick-start recipe, the layout does not):
 
-    forecast: .../runs/quick-vip_mixer-t850-.../forecasts/t850-test-72h-....zarr  (1448 init times)
-    map: .../forecasts/t850-test-72h-...-t850-72h.png
-    RMSE of t850 [K], 1448 init times (...)
-      lead   vip_mixer              persistence            climatology
-        6h   0.8x [...]             0.9875 [0.9822, 0.9924]  2.878 [2.845, 2.913]
-       ...
-       72h   2.6x [...]             3.389 [3.351, 3.423]     2.877 [2.846, 2.91]
+    trained run: <cache>/runs/quick-vip_mixer-t850-<key>
+    forecast: <cache>/runs/quick-vip_mixer-t850-<key>/forecasts/t850-test-72h-<key>.zarr  (722 init times)
+    map: <cache>/runs/quick-vip_mixer-t850-<key>/forecasts/t850-test-72h-<key>-t850-72h.png
+    RMSE of t850 [K], 722 init times (circular block bootstrap over init times, 1000 resamples, ...)
+      lead          vip_mixer               persistence               climatology
+        6h   1.332 [1.308, 1.358]   0.6429 [0.6366, 0.6492]     2.896 [2.862, 2.928]
+       24h   1.521 [1.501, 1.543]      1.962 [1.938, 1.987]     2.896 [2.862, 2.926]
+       72h    2.38 [2.358, 2.401]      3.261 [3.221, 3.303]     2.895 [2.864, 2.925]
 
 A second run reuses the trained run and the forecast and takes seconds. Then the same forecast is
 opened with xarray, animated over lead times and evaluated with the `geostp evaluate` machinery.
