@@ -22,6 +22,7 @@ import xarray as xr
 from torch.utils.data import Dataset
 
 from geostp.data.buffers import BufferPool
+from geostp.data.chunks import ChunkReader
 from geostp.data.store import GRID_DIMS, open_store, select_variables
 from geostp.errors import DataError, UnknownNameError
 from geostp.registry import Registry
@@ -172,6 +173,8 @@ class WindowDataset(Dataset):
         self._load_after = max(2, int(np.ceil(block_chunks / window_chunks)))
 
         self._arrays: list | None = None
+        self._readers: list[ChunkReader | None] = []
+        self._direct = True  # read local chunk files directly (False: always through zarr; for tests)
         self._pid = -1
         self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
         self._free: list[np.ndarray] = []
@@ -189,6 +192,8 @@ class WindowDataset(Dataset):
 
             group = zarr.open_group(self.store, mode="r", zarr_format=2, use_consolidated=True)
             self._arrays = [group[v] for v in self.variables]
+            self._readers = [ChunkReader.for_array(a, self.store, v) if self._direct else None
+                             for a, v in zip(self._arrays, self.variables)]
             self._pid = os.getpid()
         return self._arrays
 
@@ -208,18 +213,15 @@ class WindowDataset(Dataset):
         """Read block b's frames of every variable from the store into `out`, normalised.
 
         """
-        from zarr.core.buffer import default_buffer_prototype
-
         lo, hi = int(self.block_lo[b]), int(self.block_hi[b])
-        for c, arr in enumerate(self._open()):
+        for c, (arr, reader) in enumerate(zip(self._open(), self._readers)):
             dest = out[:, c]
-            if arr.dtype == np.float32:  # decode straight into the block, then normalise in place
-                wrapped = default_buffer_prototype().nd_buffer.from_numpy_array(dest)
-                arr.get_basic_selection(slice(lo, hi), out=wrapped)
-                for i in range(0, hi - lo, _PIECE):  # cache-sized pieces: three passes over hot memory
-                    self._normalize_into(dest[i : i + _PIECE], c, dest[i : i + _PIECE])
-            else:  # other dtypes (uint8 video frames) are converted while normalising
+            if reader is None:  # through zarr (remote stores, unusual layouts)
                 self._normalize_into(arr[lo:hi], c, dest)
+                continue
+            for a, z, decoded in reader.chunks(lo, hi):  # normalise each decoded chunk into the block
+                for i in range(0, z - a, _PIECE):  # cache-sized pieces: three passes over hot memory
+                    self._normalize_into(decoded[i : i + _PIECE], c, dest[a - lo + i : min(z, a + i + _PIECE) - lo])
         return out
 
     def _spare_block(self, b: int) -> np.ndarray:
@@ -315,7 +317,7 @@ class WindowDataset(Dataset):
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
-        state["_arrays"] = None  # never share zarr handles across processes
+        state["_arrays"], state["_readers"] = None, []  # never share zarr handles across processes
         state["_buffers"] = BufferPool(self._buffers.x_tail, self._buffers.y_tail)
         if not self.in_memory:  # the cache is only worth shipping when it holds the whole split
             state["_cache"], state["_free"], state["_misses"] = OrderedDict(), [], {}

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import xarray as xr
 
 from geostp.data import open_windows
 from geostp.data.store import write_store
@@ -176,3 +177,29 @@ def test_denormalize_round_trips_to_physical_units(chunked):
     np.testing.assert_allclose(ds.denormalize(x).numpy(), want, rtol=1e-5)
     np.testing.assert_allclose(ds.denormalize(x.numpy()), want, rtol=1e-5)
     assert ds.stats["t850"]["norm_kind"] == "zscore"
+
+
+def uint8_video_store(path):
+    """A tiny frame-counter store of uint8 images (the video layout), in chunks of 8 frames."""
+    n = 60
+    frames = np.random.default_rng(1).integers(0, 256, (n, 6, 5), dtype=np.uint8)
+    ds = xr.Dataset({"frames": (("time", "y", "x"), frames)},
+                    coords={"time": np.arange(n, dtype=np.int64), "y": np.arange(6), "x": np.arange(5),
+                            "split": ("time", np.where(np.arange(n) < 40, "train", "test"))})
+    write_store(ds, path, catalog="test", time_step="1", norm_kind="fixed", fixed_norm={"frames": (0.0, 255.0)},
+                default_t_in=2, default_t_out=2, time_chunk=8, progress=False)
+    return frames
+
+
+def test_direct_chunk_reads_equal_zarr_reads(chunked, tmp_path):
+    path, _ = chunked
+    for store, split, expect in [(path, "train", None), (tmp_path / "v.zarr", "train", uint8_video_store(tmp_path / "v.zarr"))]:
+        fast = open_windows(store, split, 3, 2, block_mb=0.001)
+        slow = open_windows(store, split, 3, 2, block_mb=0.001)
+        slow._direct = False  # through zarr-python's own reads
+        fx, fy = all_windows(fast)
+        sx, sy = all_windows(slow)
+        assert fast._readers[0] is not None and slow._readers[0] is None
+        assert torch.equal(fx, sx) and torch.equal(fy, sy)
+        if expect is not None:  # uint8 frames, fixed scaling: exactly frames / 255
+            np.testing.assert_allclose(fx[:, :, 0].numpy(), expect[fast.starts[:, None] + np.arange(3)] / 255.0, rtol=1e-6)
