@@ -89,3 +89,29 @@ def test_climatology_recovers_a_seasonal_and_diurnal_cycle(tmp_path):
     np.testing.assert_allclose(at["t850"].values, np.broadcast_to(signal[split == "test"], at["t850"].shape), atol=0.15)
     with pytest.raises(DataError, match="no values for time"):
         climatology_at(clim, np.array(["2003-01-01T03"], dtype="datetime64[ns]"))
+
+
+def test_video_frames_scored_on_the_unit_scale(tmp_path):
+    rng = np.random.default_rng(0)
+    n = 60
+    frames = rng.integers(0, 256, size=(n, 8, 8)).astype(np.float32)
+    split = np.where(np.arange(n) < 40, "train", "test")
+    ds = xr.Dataset({"frames": (("time", "y", "x"), frames, {"units": "1"})},
+                    coords={"time": np.arange(n), "y": np.arange(8), "x": np.arange(8), "split": ("time", split)})
+    path = tmp_path / "video.zarr"
+    write_store(ds, path, catalog="test", time_step="1", norm_kind="fixed", fixed_norm={"frames": (0.0, 255.0)},
+                default_t_in=2, default_t_out=2, progress=False)
+    store = open_store(path)
+    model = create("persistence", in_shape=(2, 1, 8, 8), t_out=2)
+    pred = Predictor.from_model(model, store)
+    fc = predict(pred, store, resolve_inits(store, "test", pred, 2, 1), 2, progress=False)
+    assert fc["frames"].dims == ("init_time", "lead_time", "channel", "y", "x")
+    inits, _ = scored_inits(fc, store)
+    pt = per_time_scores({"copy": fc}, store, inits)
+    assert list(pt["metric"].values) == ["mae", "mse", "psnr", "ssim"]
+    assert np.array_equal(pt.sel(model="copy").values, pt.sel(model="persistence").values)
+    # OpenSTL MSE: per-frame sum over (channel, y, x) of squared errors on the [0, 1] scale
+    t0 = int(inits[0])
+    expect = (((frames[t0] - frames[t0 + 1]) / 255.0) ** 2).sum()
+    assert float(pt.sel(model="copy", metric="mse").values[0, 0, 0]) == pytest.approx(expect, rel=1e-5)
+    assert "[0, 1] scale" in pt.attrs["frame_scale"]
