@@ -158,3 +158,20 @@ def test_time_channel_mixer_holds_most_parameters_as_estimated():
     d = 12 * 32
     tc = sum(p.numel() for n, p in model.named_parameters() if ".tc." in n)
     assert tc == 8 * (2 * d + (d * 4 * d + 4 * d) + (4 * d * d + d) + d)  # LN, two Linears, γ per block
+
+
+def test_residual_pass_adds_the_last_input_frame():
+    """`residual=True` predicts increments: same weights, output = plain output + last input frame per pass."""
+    import torch
+
+    from geostp.models import create
+
+    torch.manual_seed(0)
+    plain = create("vip_mixer", "tiny", t_out=3).eval()
+    resid = create("vip_mixer", "tiny", t_out=3, residual=True).eval()
+    resid.load_state_dict(plain.state_dict())
+    x = torch.randn(2, *plain.config.in_shape)
+    with torch.no_grad():
+        expected = plain.step(x) + x[:, -1:]
+        assert torch.allclose(resid(x), expected[:, :3], atol=1e-6)
+        assert not torch.allclose(plain(x), resid(x))
