@@ -258,10 +258,18 @@ class WindowDataset(Dataset):
 
     def _read_direct(self, start: int, xr_: np.ndarray, yr_: np.ndarray) -> None:
         """Read one window straight from the store (for scattered access that would waste whole blocks)."""
-        for c, arr in enumerate(self._open()):
-            raw = arr[start : start + self.span][:: self.frame_step]
-            self._normalize_into(raw[: self.t_in], c, xr_[:, c])
-            self._normalize_into(raw[self.t_in :], c, yr_[:, c])
+        step, t_in = self.frame_step, self.t_in
+        for c, (arr, reader) in enumerate(zip(self._open(), self._readers)):
+            if reader is None:
+                raw = arr[start : start + self.span][::step]
+                self._normalize_into(raw[:t_in], c, xr_[:, c])
+                self._normalize_into(raw[t_in:], c, yr_[:, c])
+                continue
+            for a, z, decoded in reader.chunks(start, start + self.span):
+                first = a + (-(a - start)) % step  # first window frame in this chunk
+                for k in range((first - start) // step, (z - 1 - start) // step + 1):
+                    frame = decoded[start + k * step - a]
+                    self._normalize_into(frame, c, xr_[k, c] if k < t_in else yr_[k - t_in, c])
 
     def _check_indices(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
         idx = np.asarray(indices, dtype=np.int64).reshape(-1)

@@ -201,5 +201,12 @@ def test_direct_chunk_reads_equal_zarr_reads(chunked, tmp_path):
         sx, sy = all_windows(slow)
         assert fast._readers[0] is not None and slow._readers[0] is None
         assert torch.equal(fx, sx) and torch.equal(fy, sy)
+        for step in (1, 3):  # lone windows are read straight from their chunks: same values
+            a = open_windows(store, split, 3, 2, step=step, block_mb=0.001)
+            lone = [len(a) - 1, 0]
+            got = a.get_batch(lone)
+            assert a.block_reads == 0
+            want = open_windows(store, split, 3, 2, step=step, in_memory=True).get_batch(lone)
+            assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1])
         if expect is not None:  # uint8 frames, fixed scaling: exactly frames / 255
             np.testing.assert_allclose(fx[:, :, 0].numpy(), expect[fast.starts[:, None] + np.arange(3)] / 255.0, rtol=1e-6)
