@@ -20,9 +20,10 @@ move with the sample and the quick-start recipe, the layout does not):
     map: <cache>/runs/quick-vip_mixer-t850-<key>/forecasts/t850-test-72h-<key>-t850-72h.png
     RMSE of t850 [K], 722 init times (circular block bootstrap over init times, 1000 resamples, ...)
       lead          vip_mixer               persistence               climatology
-        6h   1.332 [1.308, 1.358]   0.6429 [0.6366, 0.6492]     2.896 [2.862, 2.928]
-       24h   1.521 [1.501, 1.543]      1.962 [1.938, 1.987]     2.896 [2.862, 2.926]
-       72h    2.38 [2.358, 2.401]      3.261 [3.221, 3.303]     2.895 [2.864, 2.925]
+        6h  0.9565 [0.9431, 0.9713]  0.6429 [0.6366, 0.6492]     2.896 [2.862, 2.928]
+       12h   1.028 [1.014, 1.043]      1.179 [1.166, 1.192]     2.896 [2.862, 2.927]
+       24h   1.261 [1.248, 1.275]      1.962 [1.938, 1.987]     2.896 [2.862, 2.926]
+       72h   2.219 [2.2, 2.238]        3.261 [3.221, 3.303]     2.895 [2.864, 2.925]
 
 A second run reuses the trained run and the forecast and takes seconds. Then the same forecast is
 opened with xarray, animated over lead times and evaluated with the `geostp evaluate` machinery.
