@@ -4,7 +4,7 @@ Why hand-written: zarr-python 3 reads through an asyncio pipeline with thread ho
 On the benchmark store (2 cores) a whole variable took 0.33 s CPU through `arr[:]` against 0.03 s to
 decompress its chunks, and reads into a preallocated buffer still cost 2-3x the decompression; block
 reads then cost about as much as all the window copies of an epoch (lazy loader at 41-58 % of the
-in-memory one; 63 % with this reader, benchmarks/results/bench_windows.txt). This reader takes the same
+in-memory one; 63-81 % with this reader in two runs, benchmarks/results/bench_windows.txt). This reader takes the same
 chunk files and the array's own numcodecs compressor (from zarr's metadata), so the bytes decoded are
 the same; `for_array` returns None for anything it does not cover (remote stores, filters, F order,
 chunks that split the grid), and the caller then reads through zarr.
