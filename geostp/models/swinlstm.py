@@ -46,6 +46,7 @@ from torch import nn
 
 from geostp.errors import ConfigError, ShapeError
 from geostp.models.base import BaseConfig, Forecaster, LossOutput
+from geostp.models.layers.common import DropPath
 from geostp.models.registry import register_model
 
 
@@ -71,21 +72,6 @@ class SwinLSTMConfig(BaseConfig):
     loss_on_warmup: bool = True
     teacher_forcing: float = 0.0  # probability of feeding the true frame in the closed loop (training)
     teacher_forcing_decay_steps: int = 0  # linear decay of that probability to 0 (0 = constant)
-
-
-class DropPath(nn.Module):
-    """Stochastic depth: drops the whole residual branch per sample in training (timm is not used here)."""
-
-    def __init__(self, p: float) -> None:
-        super().__init__()
-        self.p = p
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.p == 0.0 or not self.training:
-            return x
-        keep = 1.0 - self.p
-        mask = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep)
-        return x * mask / keep
 
 
 def relative_position_index(window: int) -> torch.Tensor:
