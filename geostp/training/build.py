@@ -5,7 +5,8 @@ from __future__ import annotations
 from torch import nn
 
 from geostp.errors import ConfigError
-from geostp.models import create
+from geostp.config import to_dict
+from geostp.models import create, model_config
 from geostp.training.config import ModelSection
 from geostp.training.data import DataSignature
 
@@ -14,6 +15,14 @@ def model_shapes(signature: DataSignature) -> dict[str, object]:
     """The `in_shape` (T_in, C, H, W) and `t_out` a model needs for this data."""
     h, w = (len(v) for v in signature.grid.values())
     return {"in_shape": (signature.t_in, len(signature.variables), h, w), "t_out": signature.t_out}
+
+
+def resolved_model_config(section: ModelSection, signature: DataSignature) -> dict[str, object]:
+    """Every hyper-parameter of the model a run builds (preset + overrides + data shapes), as plain data.
+
+    Saved with the run so that it keeps loading when a preset's values change later.
+    """
+    return to_dict(model_config(section.name, section.preset, **{**section.overrides, **model_shapes(signature)}))
 
 
 def build_model(section: ModelSection, signature: DataSignature) -> nn.Module:

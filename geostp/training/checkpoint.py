@@ -29,7 +29,8 @@ from torch import nn
 import geostp
 from geostp.errors import StoreError
 from geostp.io import atomic_write_bytes, atomic_write_text
-from geostp.training.build import build_model
+from geostp.models import create
+from geostp.training.build import build_model, resolved_model_config
 from geostp.training.config import TrainConfig, config_dict, load_config
 from geostp.training.data import DataSignature
 
@@ -56,7 +57,8 @@ def write_run_files(run_dir: Path, cfg: TrainConfig, signature: DataSignature, s
     """The static files of a new run: resolved config, signature (with the format version), stats, environment."""
     run_dir.mkdir(parents=True, exist_ok=True)
     sig = {"format": RUN_FORMAT, "format_version": RUN_FORMAT_VERSION, "geostp_version": geostp.__version__,
-           "model": cfg.model.name, "preset": cfg.model.preset, **signature.to_dict()}
+           "model": cfg.model.name, "preset": cfg.model.preset,
+           "model_config": resolved_model_config(cfg.model, signature), **signature.to_dict()}
     atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(config_dict(cfg), sort_keys=False))
     atomic_write_text(run_dir / "signature.json", json.dumps(sig, indent=1))
     atomic_write_text(run_dir / "stats.json", json.dumps(stats, indent=1))
@@ -131,7 +133,10 @@ def load_run(run_dir: str | Path, which: str = "best", map_location: str | torch
             raise StoreError(f"{run_dir} has no weights yet ({which}.safetensors missing): the run has not "
                              f"reached its first checkpoint; resume it with `geostp train --resume {run_dir}`")
         weights = other
-    model = build_model(cfg.model, signature)
+    if "model_config" in sig:  # the resolved hyper-parameters: independent of later preset changes
+        model = create(sig["model"], **sig["model_config"])
+    else:
+        model = build_model(cfg.model, signature)
     state = load_file(str(weights), device=str(map_location))
     model.load_state_dict(state)
     model.to(map_location).eval()

@@ -144,3 +144,19 @@ def test_stages_train_their_own_parameters_in_turn(make_config, two_stage_model,
     assert not torch.equal(end["a.weight"], init["a.weight"]) and not torch.equal(end["b.weight"], init["b.weight"])
     events = [e for e in read_metrics(joint / "metrics.jsonl") if e["event"] == "train"]
     assert {e["stage"] for e in events} == {"first+second"} and "train/first/mse" in events[0]
+
+
+def test_a_run_keeps_loading_when_its_preset_changes(make_config, tmp_path, monkeypatch):
+    """The run stores its resolved model hyper-parameters, so editing a preset later cannot break it."""
+    from geostp.models.registry import MODELS
+
+    cfg = make_config(train={"max_steps": 2, "checkpoint_every": 2}, eval={"every": 2})
+    run = train(cfg, out=tmp_path / "run")
+    before, _ = load_run(run)
+    name, preset = before.model_name, load_config(cfg).model.preset
+    changed = {**MODELS.get(name).presets[preset], "hid_s": 2 * before.config.hid_s}
+    monkeypatch.setitem(MODELS.get(name).presets, preset, changed)
+    after, _ = load_run(run)
+    assert after.config == before.config
+    x = torch.randn(1, *before.config.in_shape)
+    assert torch.equal(before(x), after(x))
