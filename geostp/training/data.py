@@ -231,7 +231,8 @@ class BatchFetcher(Dataset):
         if epoch is not None and hasattr(ds, "set_epoch") and getattr(ds, "epoch", None) != epoch:
             ds.set_epoch(epoch)
         if hasattr(ds, "get_batch"):
-            return ds.get_batch(indices)  # one read per store block; buffers are ours until released
+            # batches come from the block-local sampler: read each touched block whole, once
+            return ds.get_batch(indices, whole_blocks=True)  # buffers are ours until released
         items = [ds[i] for i in indices]
         return torch.stack([a for a, _ in items]), torch.stack([b for _, b in items])
 
