@@ -13,14 +13,6 @@ from geostp.errors import ConfigError
 from geostp.models import create
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def small(**overrides) -> nn.Module:
     torch.manual_seed(0)
     return create("stlight", "tiny", **overrides).eval()

@@ -10,14 +10,6 @@ from geostp.errors import ConfigError, ShapeError
 from geostp.models import create
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def model_(**overrides):
     torch.manual_seed(0)
     return create("vip_mixer", "tiny", **overrides).eval()
