@@ -8,7 +8,6 @@ import glob
 import re
 from pathlib import Path
 
-import xarray as xr
 
 from geostp.catalogs.base import CatalogReader, PrepareRequest, Source, common_times, infer_step, step_str
 from geostp.catalogs.gridded import describe_grid, open_series, same_grid, select_level, standardize

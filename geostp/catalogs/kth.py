@@ -9,7 +9,6 @@ order does not depend on the filesystem. A gap in frame numbers starts a new seq
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import dask
 import dask.array as dsa

@@ -3,7 +3,6 @@ and the custom catalog (any CF NetCDF/Zarr) -> store: exact windows, statistics,
 
 from __future__ import annotations
 
-import builtins
 import importlib.util
 
 import numpy as np
