@@ -5,9 +5,21 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 import xarray as xr
 
 from geostp.data.store import write_store
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_torch_thread():
+    """The whole session runs torch on one intra-op thread: the tests' models are tiny, one thread is fastest
+    for them (and far faster on a shared machine), and session-scoped fixtures (runs trained once and
+    compared bit for bit with later ones) see the same thread count as the tests."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def tiny_latlon_dataset(times: pd.DatetimeIndex, nlat: int = 4, nlon: int = 8, seed: int = 0) -> xr.Dataset:

@@ -35,15 +35,6 @@ def run_dir(tiny_store, tmp_path):
     return make_run(tmp_path / "run", path)
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny models run fastest on one thread (and far faster on a loaded machine); restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture
 def run_factory():
     """`make_run` for tests that need a run of another model or store."""

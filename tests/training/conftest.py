@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 import xarray as xr
 
 from geostp.data.store import write_store
@@ -41,15 +40,6 @@ def wave_store(tmp_path_factory):
     write_store(wave_dataset(), path, catalog="test", time_step="6h", norm_kind="zscore", default_t_in=3,
                 default_t_out=2, progress=False)
     return path
-
-
-@pytest.fixture(scope="session", autouse=True)
-def one_thread():
-    """One torch thread: the tests' models are tiny, and the machine is shared."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def tiny_config(store, **sections) -> dict:
