@@ -6,7 +6,7 @@ What happens (nothing is downloaded):
 1. the sample store (synthetic WeatherBench-like t850/z500/t2m, 5.625 deg, 6-hourly, 2014-2018; test = 2018)
    is built and cached (~15 s);
 2. no vip_mixer run exists for t850, so a small one is trained on the sample and cached under
-   <cache>/runs/quick-vip_mixer-t850-<key> (a few minutes on two CPU cores, progress bar);
+   <cache>/runs/quick-vip_mixer-t850-<key> (about 3.5 min on two quiet CPU cores, progress bar);
 3. every test-split init time (1448) is forecast 6 h ... 72 h ahead and written to
    <run>/forecasts/t850-test-72h-<key>.zarr (CF: t850 in K, dims init_time, lead_time, lat, lon);
 4. it is scored (latitude-weighted RMSE, ACC) next to persistence and climatology with 95% bootstrap
@@ -20,10 +20,10 @@ move with the sample and the quick-start recipe, the layout does not):
     map: <cache>/runs/quick-vip_mixer-t850-<key>/forecasts/t850-test-72h-<key>-t850-72h.png
     RMSE of t850 [K], 722 init times (circular block bootstrap over init times, 1000 resamples, ...)
       lead          vip_mixer               persistence               climatology
-        6h  0.9565 [0.9431, 0.9713]  0.6429 [0.6366, 0.6492]     2.896 [2.862, 2.928]
-       12h   1.028 [1.014, 1.043]      1.179 [1.166, 1.192]     2.896 [2.862, 2.927]
-       24h   1.261 [1.248, 1.275]      1.962 [1.938, 1.987]     2.896 [2.862, 2.926]
-       72h   2.219 [2.2, 2.238]        3.261 [3.221, 3.303]     2.895 [2.864, 2.925]
+        6h  0.5465 [0.543, 0.5501]   0.6429 [0.6366, 0.6492]     2.896 [2.862, 2.928]
+       12h  0.8029 [0.7989, 0.8069]     1.179 [1.166, 1.192]     2.896 [2.862, 2.927]
+       24h   1.195 [1.187, 1.202]       1.962 [1.938, 1.987]     2.896 [2.862, 2.926]
+       72h   2.174 [2.155, 2.194]       3.261 [3.221, 3.303]     2.895 [2.864, 2.925]
 
 A second run reuses the trained run and the forecast and takes seconds. Then the same forecast is
 opened with xarray, animated over lead times and evaluated with the `geostp evaluate` machinery.
