@@ -17,9 +17,12 @@ C = TypeVar("C")
 
 def from_dict(cls: type[C], data: dict[str, Any] | None, where: str = "") -> C:
     """Build dataclass `cls` from `data`, checking keys and types; errors name the path and valid keys."""
-    data = dict(data or {})
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where or cls.__name__}: expected a mapping, got {type(data).__name__}")
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):  # e.g. `--set train=5`: a section given a scalar
+        raise ConfigError(f"{where or cls.__name__}: expected a mapping (a section of keys), got {data!r}; "
+                          f"set its keys instead, e.g. {where or 'section'}.KEY=VALUE")
+    data = dict(data)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     unknown = sorted(set(data) - set(fields))
     if unknown:
@@ -27,7 +30,7 @@ def from_dict(cls: type[C], data: dict[str, Any] | None, where: str = "") -> C:
             f"{where or cls.__name__}: unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(sorted(fields))}"
         )
     hints = typing.get_type_hints(cls)
-    kwargs = {k: _coerce(hints[k], v, f"{where}.{k}" if where else k) for k, v in data.items()}
+    kwargs = {k: coerce(hints[k], v, f"{where}.{k}" if where else k) for k, v in data.items()}
     try:
         obj = cls(**kwargs)
     except TypeError as exc:  # missing required fields
@@ -35,7 +38,7 @@ def from_dict(cls: type[C], data: dict[str, Any] | None, where: str = "") -> C:
     return obj
 
 
-def _coerce(tp: Any, value: Any, where: str) -> Any:
+def coerce(tp: Any, value: Any, where: str) -> Any:
     """Check/convert one value against a type hint (dataclasses, Optional, list, tuple, dict, Literal)."""
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
@@ -49,7 +52,7 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
             if a is type(None):
                 continue
             try:
-                return _coerce(a, value, where)
+                return coerce(a, value, where)
             except ConfigError as exc:
                 errors.append(str(exc))
         raise ConfigError(errors[0] if len(errors) == 1 else f"{where}: {value!r} matches none of {tp}")
@@ -67,15 +70,15 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
         if origin is tuple and args and args[-1] is not Ellipsis:
             if len(args) != len(value):
                 raise ConfigError(f"{where}: expected {len(args)} items, got {len(value)}")
-            return tuple(_coerce(a, v, f"{where}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
+            return tuple(coerce(a, v, f"{where}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
         item = args[0] if args else Any
-        out = [_coerce(item, v, f"{where}[{i}]") for i, v in enumerate(value)]
+        out = [coerce(item, v, f"{where}[{i}]") for i, v in enumerate(value)]
         return tuple(out) if origin is tuple else out
     if origin is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: expected a mapping, got {value!r}")
         vt = args[1] if args else Any
-        return {k: _coerce(vt, v, f"{where}.{k}") for k, v in value.items()}
+        return {k: coerce(vt, v, f"{where}.{k}") for k, v in value.items()}
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{where}: expected a number, got {value!r}")
@@ -118,7 +121,9 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
         node = out
         parts = key.strip().split(".")
         for p in parts[:-1]:
-            node = node.setdefault(p, {})
+            if node.get(p) is None:  # absent, or a section left empty in the YAML (`model:`)
+                node[p] = {}
+            node = node[p]
             if not isinstance(node, dict):
                 raise ConfigError(f"override {item!r}: {p!r} is not a section")
         node[parts[-1]] = yaml.safe_load(raw)

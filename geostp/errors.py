@@ -13,13 +13,15 @@ class GeostpError(Exception):
 class UnknownNameError(GeostpError, KeyError):
     """A name (model, catalog, variable, preset, config key) that is not known."""
 
-    def __init__(self, kind: str, name: str, known: Iterable[str], where: str = "") -> None:
+    def __init__(self, kind: str, name: str, known: Iterable[str], where: str = "", also: str = "") -> None:
+        """`also`: a further sentence appended to the message (e.g. the runs available)."""
         known = sorted(known)
         close = difflib.get_close_matches(str(name), known, n=3)
         hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
         loc = f" in {where}" if where else ""
+        more = f"; {also}" if also else ""
         self.name, self.known = name, known
-        super().__init__(f"unknown {kind} {name!r}{loc}; known: {', '.join(known) or '(none)'}{hint}")
+        super().__init__(f"unknown {kind} {name!r}{loc}; known: {', '.join(known) or '(none)'}{hint}{more}")
 
     def __str__(self) -> str:  # KeyError would quote the message
         return self.args[0]
@@ -34,7 +36,11 @@ class StoreError(GeostpError):
 
 
 class ConfigError(GeostpError, ValueError):
-    """A configuration that does not validate."""
+    """A configuration or command option that does not validate (config keys, --set, --device, ...)."""
+
+
+class RunMismatchError(GeostpError, ValueError):
+    """A trained run that does not fit what is asked of it: another model, variables, grid or frame step."""
 
 
 class ShapeError(GeostpError, ValueError):

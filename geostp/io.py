@@ -61,11 +61,58 @@ def atomic_write_text(target: str | Path, text: str) -> None:
     atomic_write_bytes(target, text.encode())
 
 
-def provenance(**extra: object) -> dict[str, object]:
-    """What made an output: geostp version, command line, time; plus `extra` entries."""
-    return {
+# Packages whose versions can change what geostp writes (read from package metadata: nothing is imported).
+DEPENDENCIES = ("numpy", "pandas", "xarray", "zarr", "numcodecs", "dask", "netCDF4", "h5netcdf", "cftime",
+                "scipy", "torch", "accelerate", "safetensors")
+FULL_HASH_LIMIT = 1 << 30  # bytes; larger source files get a head+tail digest (hashing 100s of GB is not provenance)
+_EDGE = 16 << 20
+
+
+def dependency_versions(packages: tuple[str, ...] = DEPENDENCIES) -> dict[str, str]:
+    """Installed versions of `packages` (absent ones are left out), plus Python's."""
+    from importlib import metadata
+
+    out = {"python": sys.version.split()[0]}
+    for name in packages:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def file_checksum(path: str | Path) -> dict[str, object]:
+    """{"sha256", "bytes"} of a local file; files over FULL_HASH_LIMIT get the digest of their size, first and
+    last 16 MiB ("sha256_head_tail"); directories and URLs are recorded by name only."""
+    import hashlib
+
+    p = Path(path)
+    if "://" in str(path) or not p.is_file():
+        return {"kind": "url" if "://" in str(path) else ("directory" if p.is_dir() else "missing")}
+    size = p.stat().st_size
+    h = hashlib.sha256()
+    with open(p, "rb") as fh:
+        if size <= FULL_HASH_LIMIT:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+            return {"sha256": h.hexdigest(), "bytes": size}
+        h.update(str(size).encode())
+        h.update(fh.read(_EDGE))
+        fh.seek(size - _EDGE)
+        h.update(fh.read(_EDGE))
+    return {"sha256_head_tail": h.hexdigest(), "bytes": size}
+
+
+def provenance(source_files: list[str] | tuple[str, ...] = (), **extra: object) -> dict[str, object]:
+    """What made an output: geostp version, command line, time, dependency versions, and the checksum of
+    each source file (`source_files`); plus `extra` entries."""
+    out: dict[str, object] = {
         "geostp_version": geostp.__version__,
         "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        **extra,
+        "dependencies": dependency_versions(),
     }
+    if source_files:
+        out["source_files"] = [str(f) for f in source_files]
+        out["source_checksums"] = {str(f): file_checksum(f) for f in source_files}
+    return {**out, **extra}

@@ -167,8 +167,3 @@ def persistence_forecast(truth: xr.Dataset, variables: Sequence[str], init_time:
     """Persistence: the truth at the init time, repeated for every lead (WB2's definition)."""
     at_init = truth_at(truth, variables, init_time, what="init times")
     return at_init.expand_dims(lead_time=lead_time.values, axis=1).assign_coords(lead_time=lead_time)
-
-
-def climatology_forecast(clim: xr.Dataset, valid_time: xr.DataArray) -> xr.Dataset:
-    """Climatology forecast: the climatology at each valid time."""
-    return climatology_at(clim, valid_time)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ import xarray as xr
 from torch import nn
 
 from geostp.data.store import GRID_DIMS, split_names
-from geostp.errors import DataError, ShapeError, UnknownNameError
+from geostp.errors import ConfigError, DataError, RunMismatchError, ShapeError, UnknownNameError
 
 DEFAULT_BATCH_SIZE = 32
 DEFAULT_INIT_HOURS = (0, 12)  # default init times: 00 and 12 UTC, as WeatherBench2's headline scores
@@ -43,7 +43,6 @@ class Predictor:
     run_dir: Path | None = None
     config_hash: str = ""
     weights_hash: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def grid_kind(self) -> str:
@@ -131,12 +130,12 @@ def frame_stride(store: xr.Dataset, frame_step: str) -> int:
     base = str(store.attrs["time_step"])
     if _is_int(frame_step) or _is_int(base):
         if not (_is_int(frame_step) and _is_int(base)):
-            raise ShapeError(f"frame step mismatch: the run steps {frame_step!r} per frame, the data {base!r}")
+            raise RunMismatchError(f"frame step mismatch: the run steps {frame_step!r} per frame, the data {base!r}")
         ratio = int(frame_step) / int(base)
     else:
         ratio = pd.Timedelta(frame_step) / pd.Timedelta(base)
     if ratio < 1 or ratio != int(ratio):
-        raise ShapeError(
+        raise RunMismatchError(
             f"frame step mismatch: the run was trained on frames {frame_step} apart, the data has a time step of "
             f"{base}, which does not divide it; use data at {frame_step} (or a divisor of it)"
         )
@@ -159,17 +158,17 @@ def check_signature(pred: Predictor, store: xr.Dataset, source: str = "the data"
     store_vars = list(store.attrs["variables"])
     missing = [v for v in pred.variables if v not in store_vars]
     if missing:
-        raise ShapeError(
+        raise RunMismatchError(
             f"variables mismatch: the run ({pred.model_name}) needs {pred.variables}; {source} has {store_vars} "
             f"(missing {missing})"
         )
     gdims = GRID_DIMS[store.attrs["grid_kind"]]
     if tuple(pred.grid) != gdims:
-        raise ShapeError(f"grid mismatch: the run is on a {tuple(pred.grid)} grid, {source} on {gdims}")
+        raise RunMismatchError(f"grid mismatch: the run is on a {tuple(pred.grid)} grid, {source} on {gdims}")
     for d in gdims:
         a, b = pred.grid[d], store[d].values.astype(np.float64)
         if a.shape != b.shape or not np.allclose(a, b, atol=1e-6):
-            raise ShapeError(
+            raise RunMismatchError(
                 f"grid mismatch in {d}: the run has {_grid_summary(a)}, {source} has {_grid_summary(b)}; "
                 "regrid the data to the run's grid or train a run on this grid"
             )
@@ -368,9 +367,9 @@ def resolve_device(device: str | None) -> torch.device:
     try:
         dev = torch.device(device)
     except RuntimeError:
-        raise DataError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N") from None
+        raise ConfigError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise DataError(f"device {device!r} asked for but CUDA is not available here; use --device cpu")
+        raise ConfigError(f"device {device!r} asked for but CUDA is not available here; use --device cpu")
     return dev
 
 
@@ -393,7 +392,7 @@ def predict_blocks(pred: Predictor, store: xr.Dataset, inits: np.ndarray, n_fram
     from geostp.models.rollout import rollout
 
     if batch_size < 1:
-        raise DataError(f"--batch-size must be >= 1, got {batch_size}")
+        raise ConfigError(f"--batch-size must be >= 1, got {batch_size}")
     stride = check_signature(pred, store, source)
     times = store["time"].values
     index = pd.Index(times)
@@ -441,6 +440,5 @@ def predict(pred: Predictor, store: xr.Dataset, inits: np.ndarray, n_frames: int
 
 def unknown_variable(name: str, store_vars: Sequence[str], runs: Sequence[str]) -> UnknownNameError:
     """An UnknownNameError for a variable, listing the data's variables and the runs available."""
-    err = UnknownNameError("variable", name, store_vars, where="the data")
-    err.args = (err.args[0] + (f"; runs available: {', '.join(runs)}" if runs else "; no trained runs yet"),)
-    return err
+    return UnknownNameError("variable", name, store_vars, where="the data",
+                            also=f"runs available: {', '.join(runs)}" if runs else "no trained runs yet")

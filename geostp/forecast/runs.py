@@ -90,10 +90,9 @@ def check_model_name(model: str) -> None:
 
     known = list_models()
     if model not in known:
-        err = UnknownNameError("model", model, known)
         runs = list_runs()
-        err.args = (err.args[0] + ("; runs available: " + "; ".join(r.label() for r in runs[:10]) if runs else ""),)
-        raise err
+        raise UnknownNameError("model", model, known,
+                               also="runs available: " + "; ".join(r.label() for r in runs[:10]) if runs else "")
 
 
 # ------------------------------------------------------------------------------------- quick start

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from geostp.errors import DataError, GeostpError, ShapeError, StoreError
+from geostp.errors import DataError, GeostpError, RunMismatchError, StoreError
 from geostp.forecast.output import forecast_dataset, open_forecast, write_forecast
 from geostp.forecast.predict import Predictor, check_signature, parse_lead, predict_blocks, resolve_inits, unknown_variable
 from geostp.forecast.runs import check_model_name, list_runs, matching_runs, quick_train
@@ -104,11 +104,11 @@ def find_predictor(req: ForecastRequest, src: DataSource, echo: Echo) -> tuple[P
     if req.run:
         pred = _load(Path(req.run))
         if pred.model_name != req.model:
-            raise ShapeError(f"--run {req.run} holds a {pred.model_name} model but --model {req.model} was asked; "
+            raise RunMismatchError(f"--run {req.run} holds a {pred.model_name} model but --model {req.model} was asked; "
                              f"drop --model or pass a {req.model} run")
         missing = [v for v in req.variables if v not in pred.variables]
         if missing:
-            raise ShapeError(f"--run {req.run} was trained on {pred.variables}, not on {missing}")
+            raise RunMismatchError(f"--run {req.run} was trained on {pred.variables}, not on {missing}")
         return pred, False
     candidates = matching_runs(req.model, req.variables)
     mismatches = []
@@ -116,12 +116,12 @@ def find_predictor(req: ForecastRequest, src: DataSource, echo: Echo) -> tuple[P
         try:
             pred = _load(entry.path)
             check_signature(pred, src.store, source=src.label)
-        except (ShapeError, StoreError) as exc:
+        except (RunMismatchError, StoreError) as exc:
             mismatches.append(f"{entry.path}: {exc}")
             continue
         return pred, False
     if mismatches:
-        raise ShapeError(f"no {req.model} run for {', '.join(req.variables)} matches {src.label}: "
+        raise RunMismatchError(f"no {req.model} run for {', '.join(req.variables)} matches {src.label}: "
                          + " | ".join(mismatches[:3]))
     if not src.is_sample:
         runs = list_runs()

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from geostp.models.registry import MODELS, create, list_models, list_presets
+from geostp.models.registry import MODELS, create
 
 
 def count_params(model: nn.Module, trainable_only: bool = False) -> int:
@@ -83,12 +83,3 @@ def count_preset(name: str, preset: str, flops: bool = True) -> ModelCount:
     gflops = forward_gflops(model, tuple(model.config.in_shape)) if flops else None
     return ModelCount(name, preset, count_params(model), gflops,
                       entry.published_params.get(preset), entry.published_source.get(preset, ""))
-
-
-def iter_counts(models: list[str] | None = None, presets: list[str] | None = None, flops: bool = True):
-    """Yield a ModelCount for every registered model and preset (optionally filtered by name)."""
-    for name in models or list_models():
-        for preset in list_presets(name):
-            if presets and preset not in presets:
-                continue
-            yield count_preset(name, preset, flops=flops)

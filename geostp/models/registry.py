@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from torch import nn
 
-from geostp.config import from_dict
+from geostp.config import coerce, from_dict
 from geostp.errors import ConfigError, UnknownNameError
 from geostp.registry import Registry
 
@@ -78,6 +79,25 @@ def model_config(name: str, preset: str | None = None, **overrides: Any) -> Any:
     if bad:
         raise ConfigError(f"{name}: unknown override(s) {', '.join(bad)}; valid keys: {', '.join(sorted(valid))}")
     return from_dict(entry.config_cls, values, where=name)
+
+
+def check_overrides(name: str, preset: str | None, overrides: Mapping[str, Any], where: str = "model.overrides") -> None:
+    """Refuse an unknown model, preset or override key, or an override of the wrong type, naming the valid ones.
+
+    Checks each value against its config field only (not cross-field rules, which need the data's shapes).
+    """
+    _load_all()
+    entry = MODELS.get(name)
+    if preset is not None and preset not in entry.presets:
+        raise UnknownNameError(f"preset of {name}", preset, entry.presets)
+    fields = {f.name: f for f in dataclasses.fields(entry.config_cls)}
+    bad = sorted(set(overrides) - set(fields))
+    if bad:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(bad)} for {name}; valid keys: {', '.join(sorted(fields))}")
+    hints = typing.get_type_hints(entry.config_cls)
+    for key, value in overrides.items():
+        if value is not None:
+            coerce(hints[key], value, f"{where}.{key}")
 
 
 def create(name: str, preset: str | None = None, **overrides: Any) -> nn.Module:

@@ -21,7 +21,6 @@ from geostp.errors import DataError, GeostpError, UnknownNameError, missing_extr
 from geostp.forecast.predict import to_timedelta
 
 SEQUENTIAL = {"t850": "RdYlBu_r", "t2m": "RdYlBu_r", "z500": "viridis"}
-PROJECTIONS = ("robinson", "platecarree")
 
 
 class CartopyMissing(GeostpError, ImportError):

@@ -137,6 +137,9 @@ def _validate(cfg: TrainConfig) -> None:
         raise ConfigError(f"schedule.pct_start must be in (0, 1), got {cfg.schedule.pct_start}")
     if t.clip_grad_norm is not None and t.clip_grad_norm <= 0:
         raise ConfigError(f"train.clip_grad_norm must be > 0 (or null), got {t.clip_grad_norm}")
+    from geostp.models.registry import check_overrides  # imported here: the registry pulls in torch
+
+    check_overrides(cfg.model.name, cfg.model.preset, cfg.model.overrides)
 
 
 def load_config(source: str | Path | dict[str, Any] | TrainConfig, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:

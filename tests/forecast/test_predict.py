@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from geostp.data.store import open_store
-from geostp.errors import DataError, ShapeError
+from geostp.errors import DataError, RunMismatchError
 from geostp.forecast.predict import Predictor, check_signature, parse_lead, predict, resolve_inits
 from geostp.models.base import BaseConfig, Forecaster
 
@@ -80,14 +80,14 @@ def test_signature_mismatch_shows_both(run_dir, tiny_store):
     store = open_store(path)
     pred = Predictor.from_run(run_dir)
     wrong = store.assign_coords(lon=store["lon"] + 2.5)
-    with pytest.raises(ShapeError) as err:
+    with pytest.raises(RunMismatchError) as err:
         check_signature(pred, wrong)
     assert "0..315 step 45" in str(err.value) and "2.5..317.5 step 45" in str(err.value)
     pred.variables = ["t850", "q700"]
-    with pytest.raises(ShapeError, match=r"needs \['t850', 'q700'\].*has \['t850', 'z500'\]"):
+    with pytest.raises(RunMismatchError, match=r"needs \['t850', 'q700'\].*has \['t850', 'z500'\]"):
         check_signature(pred, store)
     pred.variables, pred.frame_step = ["t850"], "4h"
-    with pytest.raises(ShapeError, match="frames 4h apart.*time step of 6h"):
+    with pytest.raises(RunMismatchError, match="frames 4h apart.*time step of 6h"):
         check_signature(pred, store)
     pred.frame_step = "12h"  # a multiple of the store step: every second frame
     assert check_signature(pred, store) == 2
@@ -122,3 +122,17 @@ def test_parse_lead(run_dir):
         parse_lead("9h", pred)
     with pytest.raises(DataError, match="no unit"):
         parse_lead("12", pred)
+
+
+def test_error_classes_match_the_failure(run_dir, tiny_store):
+    from geostp.errors import ConfigError
+    from geostp.forecast.predict import resolve_device
+    from geostp.forecast.workflow import ForecastRequest, find_predictor, resolve_data
+
+    with pytest.raises(ConfigError, match="unknown device 'gpu0'"):
+        resolve_device("gpu0")
+    src = resolve_data(str(tiny_store[0]))
+    with pytest.raises(RunMismatchError, match="holds a vip_mixer model but --model simvp was asked"):
+        find_predictor(ForecastRequest(model="simvp", variables=["t850"], run=str(run_dir)), src, print)
+    with pytest.raises(RunMismatchError, match=r"trained on \['t850'\], not on \['z500'\]"):
+        find_predictor(ForecastRequest(model="vip_mixer", variables=["z500"], run=str(run_dir)), src, print)

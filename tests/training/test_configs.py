@@ -119,3 +119,40 @@ def test_tiny_config_is_vip_mixer_on_the_sample():
     cfg = load_config(CONFIGS / "tiny.yaml")
     assert (cfg.model.name, cfg.data.store) == ("vip_mixer", "sample")
     assert cfg.model.preset in list_presets("vip_mixer") and cfg.train.max_steps <= 200
+
+
+def test_a_scalar_where_a_section_belongs_is_a_one_line_config_error():
+    with pytest.raises(ConfigError, match=r"^train: expected a mapping .*got 5; set its keys instead, e.g. train.KEY=VALUE$"):
+        load_config({}, ["train=5"])
+    with pytest.raises(ConfigError, match=r"model.overrides: expected a mapping"):
+        load_config({}, ["model.overrides=3"])
+    with pytest.raises(ConfigError, match=r"'train' is not a section"):
+        load_config({}, ["train=5", "train.max_steps=3"])
+    # an empty section in the YAML (`model:` -> None) still takes overrides
+    assert load_config({"model": None}, ["model.preset=tiny"]).model.preset == "tiny"
+
+
+def test_the_cli_turns_a_scalar_section_into_one_line_and_exit_2(tmp_path):
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "geostp.cli.main", "train", "--config", str(CONFIGS / "tiny.yaml"),
+                           "--out", str(tmp_path / "run"), "--set", "train=5"], capture_output=True, text=True)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().count("\n") == 0 and proc.stderr.startswith("error: train: expected a mapping")
+    assert not (tmp_path / "run").exists()
+
+
+def test_model_overrides_are_validated_when_the_config_loads():
+    from geostp.errors import UnknownNameError
+
+    with pytest.raises(ConfigError, match=r"model.overrides: unknown key\(s\) hid_z for vip_mixer; valid keys: .*hid_s"):
+        load_config({"model": {"name": "vip_mixer", "overrides": {"hid_z": 8}}})
+    with pytest.raises(ConfigError, match=r"model.overrides.hid_s: expected an integer, got 'wide'"):
+        load_config({"model": {"name": "vip_mixer", "overrides": {"hid_s": "wide"}}})
+    with pytest.raises(UnknownNameError, match=r"unknown preset of vip_mixer 'huge'"):
+        load_config({"model": {"name": "vip_mixer", "preset": "huge"}})
+    with pytest.raises(UnknownNameError, match=r"unknown model 'vip_mixr'.*did you mean 'vip_mixer'"):
+        load_config({"model": {"name": "vip_mixr"}})
+    cfg = load_config({"model": {"name": "vip_mixer", "preset": "tiny", "overrides": {"hid_s": 8, "residual": True}}})
+    assert cfg.model.overrides == {"hid_s": 8, "residual": True}
