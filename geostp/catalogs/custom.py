@@ -58,7 +58,7 @@ class CustomReader(CatalogReader):
             for short, name, level in wanted:
                 if name not in store.data_vars:
                     raise DataError(f"{location} has no variable {name!r}; it has: {', '.join(sorted(map(str, store.data_vars)))}")
-                da = standardize(select_level(store[name], level, f"{location}:{name}"), f"{location}:{name}")
+                da = standardize(select_level(store[name], level, f"{location}:{name}"), f"{location}:{name}", store)
                 fields[short] = da.rename(short)
                 steps[short] = infer_step(da["time"].values, location)
             files = [location]

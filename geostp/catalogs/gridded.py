@@ -1,9 +1,9 @@
-"""Shared helpers for gridded NetCDF/Zarr sources: standard grid names and order, level selection, and
-per-file checks that grids and time steps agree (with both sides shown when they do not)."""
+"""Shared helpers for gridded NetCDF/Zarr/GRIB sources: axes found by CF metadata, put in the standard names
+and order, level selection, and per-file checks that grids and time steps agree (with both sides shown when they do not)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -11,55 +11,142 @@ import pandas as pd
 import xarray as xr
 
 from geostp.catalogs.base import infer_step, step_str
+from geostp.catalogs.cfaxes import PRESSURE_UNITS, Axes, coord_role, find_axes
+from geostp.data.grid import normalize_lon
 from geostp.errors import DataError
 
-GRID_NAMES = (("lat", "lon"), ("latitude", "longitude"), ("y", "x"))
+
+def _time_axis(da: xr.DataArray, axes: Axes, where: str) -> xr.DataArray:
+    """Make the valid time one dim called `time`: swap in cfgrib's `valid_time`, join `step` into it,
+    or expand a single-time file's scalar time coordinate."""
+    steps = [d for d in da.dims if d in da.coords and coord_role(da[d]) == "forecast_period"]
+    t = axes.time
+    if t is not None and coord_role(da[t]) == "forecast_reference_time":
+        valid = [c for c, v in da.coords.items() if c != t and v.dims == (t,) and coord_role(v) == "time"]
+        if steps and da.sizes[steps[0]] > 1:  # forecasts: every (init, step) pair is one valid time
+            s = steps[0]
+            vt = (da[t] + da[s]).transpose(t, s).values.ravel()
+            da = da.stack(_vt=(t, s)).drop_vars(["_vt", t, s], errors="ignore").reset_coords(drop=True)
+            da = da.assign_coords(_vt=("_vt", vt)).sortby("_vt")
+            if len(np.unique(vt)) != len(vt):
+                raise DataError(f"{where}: several (time, step) pairs give the same valid time; select one step")
+            return da.rename({"_vt": "time"})
+        if valid:
+            da = da.swap_dims({t: valid[0]})
+            t = valid[0]
+    for s in steps:
+        if s in da.dims and da.sizes[s] == 1:
+            da = da.squeeze(s)
+    if t is None:
+        scalars = [c for c, v in da.coords.items() if v.ndim == 0 and coord_role(v) == "time"]
+        scalars += [c for c, v in da.coords.items() if v.ndim == 0 and coord_role(v) == "forecast_reference_time"]
+        if not scalars:
+            desc = ", ".join(f"{d}" for d in da.dims)
+            raise DataError(
+                f"{where} has no time axis (dims {desc}): geostp needs dates along a dimension, found by CF "
+                "metadata (units '<unit> since <date>', standard_name time or axis T); give files whose time "
+                "coordinate carries such units, or one file per date with a scalar time coordinate"
+            )
+        t = scalars[0]
+        da = da.expand_dims(t)
+    da = da.reset_coords(drop=True)
+    return da.rename({t: "time"}) if t != "time" else da
 
 
-def grid_kind(obj: xr.Dataset | xr.DataArray, where: str) -> tuple[str, str, str]:
-    """(kind, row dim, col dim) of a source: latlon for lat/lon or latitude/longitude, image for y/x."""
-    for row, col in GRID_NAMES:
-        if row in obj.dims and col in obj.dims:
-            return ("image" if row == "y" else "latlon"), row, col
-    raise DataError(
-        f"{where} has dims {tuple(obj.dims)}: expected a grid named lat/lon, latitude/longitude or y/x"
-    )
+def _level_dim(da: xr.DataArray) -> Hashable | None:
+    dims = [d for d in da.dims if d in da.coords and coord_role(da[d]) == "level"]
+    return dims[0] if dims else None
 
 
-def standardize(da: xr.DataArray, where: str) -> xr.DataArray:
-    """Rename the grid to lat/lon (or keep y/x), make latitude ascending, order dims (time, row, col).
+def _level_coord(da: xr.DataArray) -> Hashable | None:
+    """The vertical coordinate: a level dim, or a scalar level coordinate (an extract file)."""
+    dim = _level_dim(da)
+    if dim is not None:
+        return dim
+    scalars = [c for c, v in da.coords.items() if v.ndim == 0 and coord_role(v) == "level"]
+    return scalars[0] if scalars else None
 
-    Lazy throughout: reversing latitude is an index flip, never a load.
-    """
-    if "time" not in da.dims:
-        raise DataError(f"{where} has no `time` dimension (dims {tuple(da.dims)})")
-    kind, row, col = grid_kind(da, where)
-    if kind == "latlon":
-        da = da.rename({row: "lat", col: "lon"}) if row != "lat" else da
+
+def _in_hpa(coord: xr.DataArray) -> np.ndarray:
+    """Level values in hPa for pressure coordinates (Pa, hPa, mbar), as they are otherwise (model levels)."""
+    factor = PRESSURE_UNITS.get(str(coord.attrs.get("units", "")).strip().lower(), 1.0)
+    return np.atleast_1d(coord.values).astype(np.float64) * factor
+
+
+def level_label(value: float) -> str:
+    """850.0 -> '850'; 0.5 -> '0.5' (used in channel names such as t850)."""
+    return f"{value:g}"
+
+
+def available_levels(da: xr.DataArray) -> list[float]:
+    """The variable's levels (hPa for pressure levels; level numbers otherwise); empty without a level axis."""
+    c = _level_coord(da)
+    return [] if c is None else _in_hpa(da[c]).tolist()
+
+
+def select_level(da: xr.DataArray, level: float | None, where: str) -> xr.DataArray:
+    """Pick level `level` (hPa for pressure axes in hPa/Pa/mbar; the number for model levels) from the
+    vertical axis found by CF metadata, or check a scalar level coordinate; the level coordinate is dropped."""
+    c = _level_coord(da)
+    if level is None:
+        if c is not None and c in da.dims and da.sizes[c] > 1:
+            levels = " ".join(level_label(v) for v in available_levels(da))
+            raise DataError(
+                f"{where} has a vertical axis {c!r} with levels {levels}: choose with --levels (e.g. --levels "
+                f"{levels.split()[0]}) or NAME@LEVEL"
+            )
+        return da.squeeze(c, drop=True) if c is not None and c in da.dims else da.drop_vars(c) if c is not None else da
+    if c is None:
+        raise DataError(f"{where} has no vertical (level) axis, so level {level_label(level)} cannot be selected; "
+                        "leave out --levels / @LEVEL for this variable")
+    values = _in_hpa(da[c])
+    hit = np.flatnonzero(np.isclose(values, float(level), rtol=0, atol=1e-6))
+    if not len(hit):
+        raise DataError(
+            f"{where} has no level {level_label(level)}: its levels are {' '.join(level_label(v) for v in values)}"
+            + (" hPa" if str(da[c].attrs.get("units", "")).lower() in PRESSURE_UNITS else "")
+        )
+    if c in da.dims:
+        da = da.isel({c: int(hit[0])})
+    return da.drop_vars(c)
+
+
+def grid_kind(obj: xr.DataArray, where: str) -> tuple[str, Hashable, Hashable]:
+    """(kind, row dim, col dim) of a source from CF metadata: latlon, or image for y/x pixels."""
+    axes = find_axes(obj, where)
+    return axes.kind, axes.row, axes.col
+
+
+def standardize(da: xr.DataArray, where: str, ds: xr.Dataset | None = None) -> xr.DataArray:
+    """Axes found by CF metadata renamed to (time, lat, lon) (or y/x), latitude ascending, longitude
+    normalised (`geostp.data.grid`), auxiliary coordinates dropped. Lazy: flips and rolls are index picks."""
+    axes = find_axes(da, where, ds)
+    da = _time_axis(da, axes, where)
+    row, col = axes.row, axes.col
+    if axes.kind == "latlon":
+        da = da.rename({k: v for k, v in {row: "lat", col: "lon"}.items() if k != v})
         row, col = "lat", "lon"
-        lat = da["lat"].values
+        lat = np.asarray(da["lat"].values, dtype=np.float64)
         if len(lat) > 1 and lat[0] > lat[-1]:
             da = da.isel(lat=slice(None, None, -1))
+        order, labels, _ = normalize_lon(da["lon"].values, where)
+        if not np.array_equal(order, np.arange(da.sizes["lon"])):
+            da = da.isel(lon=order)
+        da = da.assign_coords(
+            lat=("lat", np.asarray(da["lat"].values, dtype=np.float64),
+                 {"units": "degrees_north", "standard_name": "latitude", "long_name": "latitude"}),
+            lon=("lon", labels, {"units": "degrees_east", "standard_name": "longitude", "long_name": "longitude"}),
+        )
+    extra = [d for d in da.dims if d not in ("time", row, col)]
+    for d in [d for d in extra if da.sizes[d] == 1]:  # e.g. a one-member ensemble axis
+        da = da.squeeze(d, drop=True)
     extra = [d for d in da.dims if d not in ("time", row, col)]
     if extra:
-        raise DataError(f"{where} still has dims {extra} after level selection; expected (time, {row}, {col})")
+        raise DataError(
+            f"{where} still has dims {extra} after level selection; expected (time, {row}, {col}): "
+            "choose levels with --levels, or select the other dims before preparing"
+        )
     return da.transpose("time", row, col)
-
-
-def select_level(da: xr.DataArray, level: int | None, where: str) -> xr.DataArray:
-    """Pick pressure level `level` (hPa) from a `level` dim or check a scalar `level` coord; drop it."""
-    if level is None:
-        if "level" in da.dims:
-            raise DataError(f"{where} has a `level` dim {da['level'].values.tolist()}: name one level, e.g. NAME@500")
-        return da.drop_vars("level", errors="ignore")
-    if "level" not in da.coords:
-        raise DataError(f"{where} has no `level` coordinate, so level {level} hPa cannot be selected")
-    levels = np.atleast_1d(da["level"].values)
-    if level not in levels.astype(float):
-        raise DataError(f"{where} has levels {levels.tolist()}, not {level} hPa")
-    if "level" in da.dims:
-        da = da.sel(level=level)
-    return da.drop_vars("level")
 
 
 def describe_grid(da: xr.DataArray) -> str:
@@ -104,7 +191,7 @@ def open_series(
             raise DataError(f"cannot open {f} ({type(exc).__name__}: {exc})") from None
         if name not in ds.data_vars:
             raise DataError(f"{f} has no variable {name!r} (needed for {label}); it has: {', '.join(map(str, ds.data_vars))}")
-        da = standardize(select_level(ds[name], level, f"{f}"), f"{f}")
+        da = standardize(select_level(ds[name], level, f"{f}"), f"{f}", ds)
         da = da.chunk({"time": time_chunk(da)})
         if ref is None:
             ref = (f, da)

@@ -14,7 +14,8 @@ Layout (``geostp_format = "geostp-store"``, version 1; Zarr format 2, consolidat
 * one data variable per short name (``t850``, ``inflow``, ``frames``), dims ``(time, <grid>)``,
   CF attributes (``units``, ``long_name``, ``standard_name``) and the train-split statistics
   (``norm_kind``, ``norm_offset``, ``norm_scale``: normalised = (x - offset) / scale; ``stats_*``).
-* global attrs: ``catalog``, ``variables`` (channel order), ``time_step`` (pandas offset such as
+* global attrs: ``catalog``, ``variables`` (channel order), ``periodic_lon`` (True when the longitudes
+  cover the globe so models may wrap across the dateline; False for regional and image grids), ``time_step`` (pandas offset such as
   ``"6h"``, or ``"1"`` for frames), ``splits``, ``default_t_in``/``default_t_out``, ``provenance``
   (JSON) and, written last, ``geostp_complete = True``.
 
@@ -33,6 +34,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from geostp.data.grid import PERIODIC_ATTR, is_periodic_lon
 from geostp.errors import StoreError, UnknownNameError
 from geostp.io import atomic_dir
 
@@ -164,6 +166,7 @@ def write_store(
             "geostp_format_version": FORMAT_VERSION,
             "catalog": catalog,
             "grid_kind": grid_kind,
+            PERIODIC_ATTR: bool(grid_kind == "latlon" and is_periodic_lon(ds["lon"].values)),
             "variables": variables,
             "time_step": str(time_step),
             "splits": json.dumps(dict(splits or {})),

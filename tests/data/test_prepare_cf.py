@@ -1,0 +1,126 @@
+"""CF-aware grids in `data prepare custom`: axes found by units/standard_name (COARDS TIME/FNOCY/FNOCX, ERA5
+CDS valid_time/latitude/longitude), longitudes normalised with exact labels, the global/regional fact
+recorded, and curvilinear, rotated and time-less files refused with what is supported."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import xarray as xr
+
+from geostp.data import open_store, open_windows
+from geostp.data.grid import is_periodic_lon, normalize_lon
+from geostp.errors import DataError
+from tests.fixtures import prepare_cli
+from tests.fixtures.cf import write_coards_wind, write_era5_cds
+
+
+def check_windows(out, split, source_frame) -> int:
+    """Every window (t_in = t_out = 1) matches the source frames at its two store times; returns the count."""
+    store_times = open_store(out)["time"].values
+    w = open_windows(out, split, t_in=1, t_out=1)
+    for i in range(len(w)):
+        x, y = w[i]
+        k = int(np.searchsorted(store_times, np.datetime64(w.init_times[i])))
+        got = w.denormalize(torch.cat([x, y])).numpy()
+        want = np.stack([source_frame(store_times[k]), source_frame(store_times[k + 1])])
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-5)  # float32 normalise round trip
+    return len(w)
+
+
+def test_coards_axes_found_by_units_and_longitude_from_20E(tmp_path):
+    src = write_coards_wind(tmp_path / "uwnd.nc")
+    out = tmp_path / "uwnd.zarr"
+    prepare_cli("custom", "--path", tmp_path / "uwnd.nc", "--var", "u=UWND", "--splits", "train=2000,test=2001", "--out", out)
+    ds = open_store(out)
+    assert ds["u"].dims == ("time", "lat", "lon") and ds.attrs["periodic_lon"] is True
+    np.testing.assert_array_equal(ds["lon"].values, np.arange(36) * 10.0)  # exact labels, 0..350
+    np.testing.assert_array_equal(ds["lat"].values, np.arange(-80.0, 81.0, 10.0))
+    raw = src["UWND"].values  # columns at 20, 30, ..., 370°E: 350°E..370°E = 350, 0, 10 move to the front
+    np.testing.assert_array_equal(ds["u"].values, np.roll(raw, 2, axis=-1))
+    np.testing.assert_array_equal(ds["u"].sel(lon=0.0).values, src["UWND"].sel(FNOCX=360.0).values)
+    assert ds["u"].attrs["units"] == "m/s"
+
+    def frame(t):
+        return np.roll(src["UWND"].sel(TIME=t).values, 2, axis=-1)[None]
+
+    assert check_windows(out, "train", frame) >= 1
+
+
+def test_era5_cds_netcdf_valid_time_descending_latitude(tmp_path):
+    times = pd.date_range("2015-12-30", periods=12, freq="6h")
+    src = write_era5_cds(tmp_path / "era5.nc", times)
+    out = tmp_path / "era5.zarr"
+    prepare_cli("custom", "--path", tmp_path / "era5.nc", "--var", "t2m", "--splits", "train=2015,test=2016", "--out", out)
+    ds = open_store(out)
+    assert ds.attrs["time_step"] == "6h" and ds.attrs["periodic_lon"] is True
+    assert set(ds.coords) == {"time", "lat", "lon", "split", "segment"}  # number, expver dropped
+    np.testing.assert_array_equal(ds["lat"].values, np.arange(-90.0, 90.1, 10.0))
+    np.testing.assert_array_equal(ds["t2m"].values, src["t2m"].values[:, ::-1, :])
+    assert check_windows(out, "train", lambda t: src["t2m"].sel(valid_time=t).values[None, ::-1]) == 7  # 8 steps in 2015
+
+
+def _field(lon, lat=np.array([-10.0, 0.0, 10.0]), n=4, **lon_attrs) -> xr.Dataset:
+    data = np.arange(n * len(lat) * len(lon), dtype=np.float32).reshape(n, len(lat), len(lon))
+    return xr.Dataset(
+        {"v": (("time", "lat", "lon"), data)},
+        coords={"time": pd.date_range("2001-01-01", periods=n, freq="1D"),
+                "lat": ("lat", lat, {"units": "degrees_north"}), "lon": ("lon", np.asarray(lon, float), {"units": "degrees_east", **lon_attrs})},
+    )
+
+
+@pytest.mark.parametrize("lon, labels, order, periodic", [
+    (np.arange(-180.0, 180.0, 45.0), np.arange(0.0, 360.0, 45.0), [4, 5, 6, 7, 0, 1, 2, 3], True),
+    (np.arange(0.0, 360.1, 90.0), [0.0, 90.0, 180.0, 270.0], [0, 1, 2, 3], True),  # cyclic column dropped
+    ([-20.0, 0.0, 20.0, 40.0], [-20.0, 0.0, 20.0, 40.0], [0, 1, 2, 3], False),  # across Greenwich: kept
+    ([170.0, 180.0, -170.0], [170.0, 180.0, 190.0], [0, 1, 2], False),  # across the dateline: 0-360
+    ([-120.0, -110.0], [240.0, 250.0], [0, 1], False),
+    ([350.0, 340.0, 330.0], [330.0, 340.0, 350.0], [2, 1, 0], False),  # descending
+])
+def test_normalize_lon(lon, labels, order, periodic):
+    o, lab, per = normalize_lon(np.asarray(lon), "x")
+    np.testing.assert_array_equal(lab, labels)
+    np.testing.assert_array_equal(o, order)
+    assert per is periodic
+
+
+def test_normalize_lon_exact_decimal_labels():
+    lon = np.array([float(f"{-180 + 0.01 * i:.2f}") for i in range(36000)])  # as a file stores -180 .. 179.99
+    _, lab, per = normalize_lon(lon, "x")
+    want = np.array([float(f"{0.01 * i:.2f}") for i in range(36000)])
+    np.testing.assert_array_equal(lab, want)  # 232.02, never 232.01999999999998 (= -127.98 + 360 in floats)
+    assert per and -127.98 + 360 != 232.02 and lab[23202] == 232.02
+    assert is_periodic_lon(lab) and not is_periodic_lon(lab[:-1])
+
+
+def test_regional_grid_is_recorded_and_not_rolled(tmp_path):
+    _field([-20.0, 0.0, 20.0, 40.0]).to_netcdf(tmp_path / "eu.nc")
+    out = tmp_path / "eu.zarr"
+    prepare_cli("custom", "--path", tmp_path / "eu.nc", "--var", "v", "--splits", "train=2001", "--out", out)
+    ds = open_store(out)
+    assert ds.attrs["periodic_lon"] is False
+    np.testing.assert_array_equal(ds["lon"].values, [-20.0, 0.0, 20.0, 40.0])
+    np.testing.assert_array_equal(ds["v"].values, _field([-20.0, 0.0, 20.0, 40.0])["v"].values)
+
+
+def test_curvilinear_rotated_and_timeless_files_are_refused(tmp_path):
+    ds = _field(np.arange(0.0, 360.0, 90.0)).rename({"lat": "y", "lon": "x"})
+    yy, xx = np.meshgrid(ds["y"].values, ds["x"].values, indexing="ij")
+    curv = ds.drop_vars(["y", "x"]).assign_coords(
+        nav_lat=(("y", "x"), yy + 0.1 * xx, {"units": "degrees_north"}), nav_lon=(("y", "x"), xx, {"units": "degrees_east"}))
+    curv.to_netcdf(tmp_path / "curv.nc")
+    with pytest.raises(DataError, match=r"curvilinear grid \(2-D lat coordinate 'nav_lat'.*regular latitude-longitude"):
+        prepare_cli("custom", "--path", tmp_path / "curv.nc", "--var", "v", "--splits", "train=2001", "--out", tmp_path / "c.zarr")
+    rot = _field(np.arange(0.0, 360.0, 90.0)).rename({"lat": "rlat", "lon": "rlon"})
+    rot["rlat"].attrs = {"standard_name": "grid_latitude", "units": "degrees"}
+    rot["rlon"].attrs = {"standard_name": "grid_longitude", "units": "degrees"}
+    rot["rotated_pole"] = xr.DataArray(0, attrs={"grid_mapping_name": "rotated_latitude_longitude"})
+    rot["v"].attrs["grid_mapping"] = "rotated_pole"
+    rot.to_netcdf(tmp_path / "rot.nc")
+    with pytest.raises(DataError, match=r"rotated-pole grid.*regular latitude-longitude grids"):
+        prepare_cli("custom", "--path", tmp_path / "rot.nc", "--var", "v", "--splits", "train=2001", "--out", tmp_path / "r.zarr")
+    _field(np.arange(0.0, 360.0, 90.0)).isel(time=0, drop=True).to_netcdf(tmp_path / "static.nc")
+    with pytest.raises(DataError, match=r"has no time axis \(dims lat, lon\).*units '<unit> since <date>'"):
+        prepare_cli("custom", "--path", tmp_path / "static.nc", "--var", "v", "--splits", "train=2001", "--out", tmp_path / "s.zarr")
