@@ -35,6 +35,7 @@ class PrepareRequest:
     splits: dict[str, tuple[int, int]] | None = None  # name -> inclusive (first year, last year)
     step: str | None = None
     resolution: str | None = None
+    levels: list[float] | None = None  # vertical levels to expand each variable with a level axis into
 
 
 @dataclass

@@ -12,6 +12,7 @@ import xarray as xr
 
 from geostp.catalogs.base import infer_step, step_str
 from geostp.catalogs.cfaxes import PRESSURE_UNITS, Axes, coord_role, find_axes
+from geostp.catalogs.grib import is_grib, open_grib
 from geostp.data.grid import normalize_lon
 from geostp.errors import DataError
 
@@ -71,6 +72,12 @@ def _in_hpa(coord: xr.DataArray) -> np.ndarray:
     """Level values in hPa for pressure coordinates (Pa, hPa, mbar), as they are otherwise (model levels)."""
     factor = PRESSURE_UNITS.get(str(coord.attrs.get("units", "")).strip().lower(), 1.0)
     return np.atleast_1d(coord.values).astype(np.float64) * factor
+
+
+def level_is_pressure(da: xr.DataArray) -> bool:
+    """True when the variable's vertical axis is a pressure axis (hPa, Pa, mbar)."""
+    c = _level_coord(da)
+    return c is not None and str(da[c].attrs.get("units", "")).strip().lower() in PRESSURE_UNITS
 
 
 def level_label(value: float) -> str:
@@ -173,8 +180,18 @@ def time_chunk(da: xr.DataArray, target_bytes: int = 2**25) -> int:
     return max(1, target_bytes // max(frame, 1))
 
 
+def open_file(path: Path, name: str, level: float | None = None) -> xr.Dataset:
+    """Open one NetCDF or GRIB file lazily (GRIB: the cfgrib hypercube holding `name`)."""
+    if is_grib(path):
+        return open_grib(path, name, levels=level is not None)
+    try:  # opened lazily without dask; chunked after the level is picked (never a whole-file chunk)
+        return xr.open_dataset(path)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is reported with its path
+        raise DataError(f"cannot open {path} ({type(exc).__name__}: {exc})") from None
+
+
 def open_series(
-    files: Sequence[Path], name: str, level: int | None, label: str, open_kwargs: dict | None = None
+    files: Sequence[Path], name: str, level: float | None, label: str
 ) -> tuple[xr.DataArray, pd.Timedelta]:
     """Open variable `name` from each file lazily, check grids and steps agree, and join along time.
 
@@ -185,10 +202,7 @@ def open_series(
     ref: tuple[Path, xr.DataArray] | None = None
     ref_step: tuple[Path, pd.Timedelta] | None = None
     for f in files:
-        try:  # opened lazily without dask; chunked after the level is picked (never a whole-file chunk)
-            ds = xr.open_dataset(f, **(open_kwargs or {}))
-        except Exception as exc:  # noqa: BLE001 - any unreadable file is reported with its path
-            raise DataError(f"cannot open {f} ({type(exc).__name__}: {exc})") from None
+        ds = open_file(f, name, level)
         if name not in ds.data_vars:
             raise DataError(f"{f} has no variable {name!r} (needed for {label}); it has: {', '.join(map(str, ds.data_vars))}")
         da = standardize(select_level(ds[name], level, f"{f}"), f"{f}", ds)

@@ -37,7 +37,36 @@ def sample(out: str | None, overwrite: bool) -> None:
     click.echo(summarize_store(path))
 
 
-@data.command(context_settings={"max_content_width": 110})
+class _ManyValued(click.Command):
+    """Lets `--levels 850 500` take every value up to the next option (a click option takes one value)."""
+
+    greedy = ("--levels",)
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        out, i = [], 0
+        while i < len(args):
+            out.append(args[i])
+            if args[i] in self.greedy:
+                j = i + 1
+                while j < len(args) and not args[j].startswith("-"):
+                    j += 1
+                out.append(",".join(args[i + 1:j]))
+                i = j
+            else:
+                i += 1
+        return super().parse_args(ctx, out)
+
+
+def _levels(text: str | None) -> list[float] | None:
+    if not text:
+        return None
+    try:
+        return [float(v) for v in text.replace(",", " ").split()]
+    except ValueError:
+        raise click.BadParameter(f"{text!r}: expected level numbers, e.g. --levels 850 500", param_hint="--levels") from None
+
+
+@data.command(cls=_ManyValued, context_settings={"max_content_width": 110})
 @click.argument("catalog")
 @click.argument("more_vars", nargs=-1, metavar="[VARS]...")
 @click.option("--root", "--path", "root", metavar="PATH",
@@ -60,6 +89,10 @@ def sample(out: str | None, overwrite: bool) -> None:
                    "midnight. Default: 6h for weatherbench (hourly files), else the files' own. Example: --step 12h")
 @click.option("--resolution", default=None, type=click.Choice(["5.625", "2.8125", "1.40625"]),
               help="WeatherBench v1 resolution folder (<root>/<res>deg); default 5.625. Example: --resolution 2.8125")
+@click.option("--levels", default=None, metavar="LEVEL...",
+              help="custom: vertical levels to take from every variable that has a level axis (pressure levels in "
+                   "hPa, or model level numbers); each becomes a channel named like WeatherBench: --var t --levels "
+                   "850 500 gives t850 and t500.")
 @click.option("--fill", default=None, metavar="VALUE|mean|nearest",
               help="What to do with NaNs in the source (by default prepare stops and says where they are): a "
                    "number (--fill 0), mean (the variable's train-split mean) or nearest (the nearest valid "
@@ -70,7 +103,8 @@ def sample(out: str | None, overwrite: bool) -> None:
               help="Run on a dask distributed scheduler, e.g. --scheduler tcp://10.0.0.5:8786 "
                    "(needs the `distributed` extra). Default: local threads.")
 @click.option("--progress/--no-progress", default=True, help="Show progress bars (default: on).")
-def prepare(catalog, more_vars, root, variables, out, splits, step, resolution, fill, overwrite, scheduler, progress) -> None:
+def prepare(catalog, more_vars, root, variables, out, splits, step, resolution, levels, fill, overwrite, scheduler,
+            progress) -> None:
     """Turn a dataset's published files into one analysis-ready Zarr store, then summarise it.
 
     CATALOG is one of the packaged catalogs (weatherbench, weatherbench2, taxibj, mmnist, kth, custom; see
@@ -90,12 +124,15 @@ def prepare(catalog, more_vars, root, variables, out, splits, step, resolution, 
       geostp data prepare kth --root /data/kth --out kth.zarr
       geostp data prepare custom --path 'era5/*.nc' --var t2m --var z500=z@500 \\
           --splits train=2000-2015,test=2016 --out mine.zarr
+      geostp data prepare custom --path era5_pl.grib --var t --levels 850 500 \\
+          --splits train=2000-2015,test=2016 --out t_levels.zarr
     """
     from geostp.data.prepare import prepare as run
     from geostp.data.summary import summarize_store
 
     names = [n for item in (*variables, *more_vars) for n in item.replace(",", " ").split()] or None
-    path = run(catalog, out, root=root, variables=names, splits=splits, step=step, resolution=resolution, fill=fill,
+    path = run(catalog, out, root=root, variables=names, splits=splits, step=step, resolution=resolution,
+               levels=_levels(levels), fill=fill,
                overwrite=overwrite, scheduler=scheduler, progress=progress, echo=lambda m: click.echo(m, err=True))
     click.echo(summarize_store(path))
 

@@ -175,6 +175,7 @@ def prepare(
     splits: str | Mapping[str, str] | None = None,
     step: str | None = None,
     resolution: str | None = None,
+    levels: list[float] | None = None,
     fill: str | None = None,
     overwrite: bool = False,
     scheduler: str | None = None,
@@ -190,6 +191,7 @@ def prepare(
     req = PrepareRequest(
         root=root, variables=list(variables) if variables else None,
         splits=parse_splits(splits) if splits else None, step=step, resolution=resolution,
+        levels=[float(v) for v in levels] if levels else None,
     )
     reader.check_request(req)
     out = Path(out)
@@ -214,7 +216,8 @@ def prepare(
             ds = ds.merge(source.static)
         prov = provenance(
             catalog=spec.name, source_root=str(root), source_files=source.files,
-            request={"variables": names, "splits": split_rules, "step": time_step, "resolution": resolution, "fill": fill},
+            request={"variables": names, "splits": split_rules, "step": time_step, "resolution": resolution, "fill": fill,
+                     "levels": req.levels},
             filled={v: n for v, (n, _) in nans.items()} if fill else {}, notes=source.notes, catalog_spec=spec.to_dict(),
         )
         write_store(

@@ -12,7 +12,7 @@ import xarray as xr
 
 from geostp.data import open_store, open_windows
 from geostp.data.grid import is_periodic_lon, normalize_lon
-from geostp.errors import DataError
+from geostp.errors import DataError, GeostpError
 from tests.fixtures import prepare_cli
 from tests.fixtures.cf import write_coards_wind, write_era5_cds
 
@@ -124,3 +124,51 @@ def test_curvilinear_rotated_and_timeless_files_are_refused(tmp_path):
     _field(np.arange(0.0, 360.0, 90.0)).isel(time=0, drop=True).to_netcdf(tmp_path / "static.nc")
     with pytest.raises(DataError, match=r"has no time axis \(dims lat, lon\).*units '<unit> since <date>'"):
         prepare_cli("custom", "--path", tmp_path / "static.nc", "--var", "v", "--splits", "train=2001", "--out", tmp_path / "s.zarr")
+
+
+# ------------------------------------------------------------------------------------------------ levels
+def test_levels_expand_to_weatherbench_channels(tmp_path):
+    times = pd.date_range("2015-12-31", periods=8, freq="6h")
+    src = write_era5_cds(tmp_path / "era5.nc", times)
+    out = tmp_path / "lev.zarr"
+    prepare_cli("custom", "--path", tmp_path / "era5.nc", "--var", "t", "--levels", "850", "500", "--var", "t2m",
+                "--splits", "train=2015,test=2016", "--out", out)
+    ds = open_store(out)
+    assert ds.attrs["variables"] == ["t850", "t500", "t2m"]
+    assert ds["t850"].attrs["long_name"] == "Temperature at 850 hPa" and ds["t850"].attrs["units"] == "K"
+    for lev in (850, 500):
+        np.testing.assert_array_equal(ds[f"t{lev}"].values, src["t"].sel(pressure_level=lev).values[:, ::-1])
+
+    def frame(t):
+        s = src.sel(valid_time=t)
+        return np.stack([s["t"].sel(pressure_level=850).values, s["t"].sel(pressure_level=500).values, s["t2m"].values])[:, ::-1]
+
+    assert check_windows(out, "train", frame) == 3
+
+
+def test_levels_in_pa_and_model_levels(tmp_path):
+    base = _field(np.arange(0.0, 360.0, 90.0))
+    cube = xr.concat([base["v"] + 1000 * k for k in range(3)], dim="plev").transpose("time", "plev", "lat", "lon")
+    pa = cube.assign_coords(plev=("plev", [100000.0, 85000.0, 50000.0], {"units": "Pa", "standard_name": "air_pressure"}))
+    pa.to_dataset(name="ta").to_netcdf(tmp_path / "cmip.nc")
+    prepare_cli("custom", "--path", tmp_path / "cmip.nc", "--var", "ta", "--levels", "850", "--splits", "train=2001",
+                "--out", tmp_path / "pa.zarr")
+    np.testing.assert_array_equal(open_store(tmp_path / "pa.zarr")["ta850"].values, pa.sel(plev=85000.0).values)
+    ml = cube.rename(plev="hybrid").assign_coords(hybrid=("hybrid", [1, 2, 3], {"standard_name": "model_level_number"}))
+    ml.to_dataset(name="q").to_netcdf(tmp_path / "ml.nc")
+    prepare_cli("custom", "--path", tmp_path / "ml.nc", "--var", "q", "--levels", "3", "1", "--splits", "train=2001",
+                "--out", tmp_path / "ml.zarr")
+    ds = open_store(tmp_path / "ml.zarr")
+    assert ds.attrs["variables"] == ["q3", "q1"]
+    np.testing.assert_array_equal(ds["q3"].values, ml.sel(hybrid=3).values)
+
+
+def test_levels_not_in_the_file(tmp_path):
+    write_era5_cds(tmp_path / "era5.nc", pd.date_range("2015-12-31", periods=4, freq="6h"))
+    args = ["--path", tmp_path / "era5.nc", "--splits", "train=2015", "--out", tmp_path / "x.zarr"]
+    with pytest.raises(DataError, match=r"era5.nc has no level 700: its levels are 1000 850 500 hPa"):
+        prepare_cli("custom", "--var", "t", "--levels", "850", "700", *args)
+    with pytest.raises(DataError, match=r"vertical axis 'pressure_level' with levels 1000 850 500: choose with --levels"):
+        prepare_cli("custom", "--var", "t", *args)
+    with pytest.raises(GeostpError, match=r"--levels 850: none of the variables \(t2m\) has a vertical axis"):
+        prepare_cli("custom", "--var", "t2m", "--levels", "850", *args)

@@ -139,5 +139,5 @@ def test_custom_needs_splits_and_vars(tmp_path):
         prepare_cli("custom", "--path", path, "--splits", "train=2015", "--out", tmp_path / "s.zarr")
     with pytest.raises(DataError, match=r"has no variable 'temp'.*it has: t2m"):
         prepare_cli("custom", "--path", path, "--var", "temp", "--splits", "train=2015", "--out", tmp_path / "s.zarr")
-    with pytest.raises(DataError, match="no NetCDF files found"):
+    with pytest.raises(DataError, match="no NetCDF or GRIB files found"):
         prepare_cli("custom", "--path", tmp_path / "none*.nc", "--var", "t2m", "--splits", "train=2015", "--out", tmp_path / "s.zarr")
