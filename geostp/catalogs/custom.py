@@ -14,7 +14,7 @@ import xarray as xr
 from geostp.catalogs.base import CatalogReader, PrepareRequest, Source, common_times, infer_step, step_str
 from geostp.catalogs.grib import is_grib
 from geostp.catalogs.gridded import (
-    available_levels, describe_grid, level_is_pressure, level_label, open_file, open_series, same_grid, select_level,
+    describe_grid, has_level_axis, level_is_pressure, level_label, open_file, open_series, same_grid, select_level,
     standardize,
 )
 from geostp.catalogs.registry import register_catalog
@@ -107,7 +107,7 @@ class CustomReader(CatalogReader):
         for short, name, level in wanted:
             da = probe(name)
             self._level_units[name] = " hPa" if level_is_pressure(da) else ""
-            if level is None and levels and available_levels(da):
+            if level is None and levels and has_level_axis(da):
                 out += [(f"{short}{level_label(lev)}", name, lev) for lev in levels]
             else:
                 out.append((short, name, level))

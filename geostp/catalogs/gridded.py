@@ -85,6 +85,11 @@ def level_label(value: float) -> str:
     return f"{value:g}"
 
 
+def has_level_axis(da: xr.DataArray) -> bool:
+    """True when the variable has a vertical dimension (a scalar height such as t2m's 2 m is not one)."""
+    return _level_dim(da) is not None
+
+
 def available_levels(da: xr.DataArray) -> list[float]:
     """The variable's levels (hPa for pressure levels; level numbers otherwise); empty without a level axis."""
     c = _level_coord(da)

@@ -14,7 +14,7 @@ from geostp.data import open_store, open_windows
 from geostp.data.grid import is_periodic_lon, normalize_lon
 from geostp.errors import DataError, GeostpError
 from tests.fixtures import prepare_cli
-from tests.fixtures.cf import write_coards_wind, write_era5_cds
+from tests.fixtures.cf import write_coards_wind, write_era5_cds, write_grib
 
 
 def check_windows(out, split, source_frame) -> int:
@@ -172,3 +172,46 @@ def test_levels_not_in_the_file(tmp_path):
         prepare_cli("custom", "--var", "t", *args)
     with pytest.raises(GeostpError, match=r"--levels 850: none of the variables \(t2m\) has a vertical axis"):
         prepare_cli("custom", "--var", "t2m", "--levels", "850", *args)
+
+
+# ------------------------------------------------------------------------------------------------ GRIB
+@pytest.mark.parametrize("edition", [1, 2])
+def test_grib_era5_through_cfgrib_in_a_read_only_folder(tmp_path, edition):
+    pytest.importorskip("cfgrib")
+    folder = tmp_path / "grib"
+    folder.mkdir()
+    times = pd.date_range("2015-12-31", periods=6, freq="6h")
+    written = write_grib(folder / f"era5_pl.grib{edition}", edition, times)
+    folder.chmod(0o555)  # a read-only archive: cfgrib must not try to write index files there
+    out = tmp_path / "grib.zarr"
+    try:
+        prepare_cli("custom", "--path", folder, "--var", "t", "--levels", "500", "850", "--var", "t2m",
+                    "--splits", "train=2015,test=2016", "--out", out)
+    finally:
+        folder.chmod(0o755)
+    assert sorted(p.name for p in folder.iterdir()) == [f"era5_pl.grib{edition}"]  # no .idx next to the data
+    ds = open_store(out)
+    assert ds.attrs["variables"] == ["t500", "t850", "t2m"] and ds.attrs["periodic_lon"] is True
+    np.testing.assert_array_equal(ds["time"].values, times.values)
+
+    def frame(t):
+        t = pd.Timestamp(t)
+        return np.stack([written[("t", 500, t)], written[("t", 850, t)], written[("t2m", 2, t)]])[:, ::-1]
+
+    for t in times:
+        np.testing.assert_array_equal(np.stack([ds[v].sel(time=t).values for v in ds.attrs["variables"]]), frame(t))
+    assert check_windows(out, "train", frame) == 3
+
+
+def test_grib_forecast_steps_become_valid_times(tmp_path):
+    pytest.importorskip("cfgrib")
+    inits = pd.DatetimeIndex(["2015-12-31 00:00", "2015-12-31 03:00"])
+    written = write_grib(tmp_path / "fc.grib", 2, inits, levels=(500,), steps=(1, 2, 3))
+    out = tmp_path / "fc.zarr"
+    prepare_cli("custom", "--path", tmp_path / "fc.grib", "--var", "t2m", "--splits", "train=2015", "--out", out)
+    ds = open_store(out)
+    valid = pd.date_range("2015-12-31 01:00", periods=6, freq="1h")
+    assert ds.attrs["time_step"] == "1h"
+    np.testing.assert_array_equal(ds["time"].values, valid.values)
+    for t in valid:
+        np.testing.assert_array_equal(ds["t2m"].sel(time=t).values, written[("t2m", 2, t)][::-1])
