@@ -9,7 +9,6 @@ so memory stays bounded by one block whatever the number of init times.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +20,11 @@ import torch
 import xarray as xr
 from torch import nn
 
+from geostp.contract import RunContract, check_fit
+from geostp.contract import frame_stride as contract_frame_stride
+from geostp.contract import is_frame_count as _is_int
 from geostp.data.store import GRID_DIMS, split_names
-from geostp.errors import ConfigError, DataError, RunMismatchError, ShapeError, UnknownNameError
+from geostp.errors import ConfigError, DataError, ShapeError, UnknownNameError
 
 DEFAULT_BATCH_SIZE = 32
 DEFAULT_INIT_HOURS = (0, 12)  # default init times: 00 and 12 UTC, as WeatherBench2's headline scores
@@ -40,38 +42,44 @@ class Predictor:
     t_in: int
     t_out: int
     stats: dict[str, dict[str, float]]
-    run_dir: Path | None = None
-    config_hash: str = ""
-    weights_hash: str = ""
+    run: RunContract | None = None  # the run it was loaded from (None: a model built in code)
 
     @property
     def grid_kind(self) -> str:
         """"latlon" or "image"."""
         return "latlon" if "lat" in self.grid else "image"
 
+    @property
+    def run_dir(self) -> Path | None:
+        """The run directory, if any."""
+        return self.run.run_dir if self.run else None
+
+    @property
+    def config_hash(self) -> str:
+        """Hash of the run's config.yaml ("" for a model built in code)."""
+        return self.run.config_hash if self.run else ""
+
+    @property
+    def weights_hash(self) -> str:
+        """Hash of the run's weights ("" for a model built in code)."""
+        return self.run.weights_hash if self.run else ""
+
     @classmethod
     def from_run(cls, run_dir: str | Path, which: str = "best") -> Predictor:
-        """Load a training run directory (weights, config, stats, signature) through geostp.training."""
+        """Load a training run directory (weights and its RunContract) through geostp.training."""
         from geostp.training.checkpoint import load_run
 
-        model, info = load_run(run_dir, which=which)
-        return cls.from_signature(model, info.signature.to_dict() | {"model": info.model_name}, info.stats,
-                                  run_dir=Path(run_dir), weights=info.weights)
+        model, run = load_run(run_dir, which=which)
+        return cls.from_contract(model, run)
 
     @classmethod
-    def from_signature(cls, model: nn.Module, sig: Mapping[str, Any], stats: Mapping[str, Any],
-                       run_dir: Path | None = None, weights: Path | None = None) -> Predictor:
-        """Build from a signature mapping as written in RUN_DIR/signature.json (geostp.training's DataSignature)."""
-        grid = {k: np.asarray(v, dtype=np.float64) for k, v in sig["grid"].items()}
-        # the frame step from the store's time step x frames per step (a video store's "1" is a frame count)
-        step = _times(str(sig["time_step"]), int(sig.get("frame_step", 1))) if "time_step" in sig else sig["lead_step"]
-        cfg_hash = _file_hash(run_dir / "config.yaml") if run_dir and (run_dir / "config.yaml").is_file() else ""
-        weights = weights or (_weights_path(run_dir) if run_dir else None)
+    def from_contract(cls, model: nn.Module, run: RunContract) -> Predictor:
+        """A predictor for a loaded model and the contract of its run."""
+        sig = run.signature
         return cls(
-            model=model.eval(), model_name=str(sig.get("model", getattr(model, "model_name", type(model).__name__))),
-            variables=list(sig["variables"]), grid=grid, frame_step=str(step), t_in=int(sig["t_in"]),
-            t_out=int(sig["t_out"]), stats={v: dict(stats[v]) for v in sig["variables"]}, run_dir=run_dir,
-            config_hash=cfg_hash, weights_hash=_file_hash(weights) if weights else "",
+            model=model.eval(), model_name=run.model_name, variables=list(sig.variables),
+            grid={k: np.asarray(v, dtype=np.float64) for k, v in sig.grid.items()}, frame_step=sig.step,
+            t_in=int(sig.t_in), t_out=int(sig.t_out), stats={v: dict(run.stats[v]) for v in sig.variables}, run=run,
         )
 
     @classmethod
@@ -92,87 +100,14 @@ class Predictor:
         )
 
 
-def _times(step: str, n: int) -> str:
-    """`n` store time steps as one step string ("6h" * 2 -> "12h"; "1" * 3 -> "3")."""
-    if _is_int(step):
-        return str(int(step) * n)
-    hours = pd.Timedelta(step) * n / pd.Timedelta("1h")
-    return f"{hours:g}h" if hours == int(hours) else f"{int(pd.Timedelta(step).value * n)}ns"
-
-
-def _weights_path(run_dir: Path) -> Path | None:
-    for name in ("best.safetensors", "last.safetensors"):
-        if (run_dir / name).is_file():
-            return run_dir / name
-    return None
-
-
-def _file_hash(path: Path | None) -> str:
-    if path is None:
-        return ""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()[:16]
-
-
-# ------------------------------------------------------------------------------------ signature check
-def _grid_summary(values: np.ndarray) -> str:
-    values = np.asarray(values)
-    if len(values) < 2:
-        return f"{len(values)} points {values.tolist()}"
-    return f"{len(values)} points {values[0]:g}..{values[-1]:g} step {values[1] - values[0]:g}"
-
-
 def frame_stride(store: xr.Dataset, frame_step: str) -> int:
-    """How many store time steps one model frame spans (the run's frame step over the store's time step)."""
-    base = str(store.attrs["time_step"])
-    if _is_int(frame_step) or _is_int(base):
-        if not (_is_int(frame_step) and _is_int(base)):
-            raise RunMismatchError(f"frame step mismatch: the run steps {frame_step!r} per frame, the data {base!r}")
-        ratio = int(frame_step) / int(base)
-    else:
-        ratio = pd.Timedelta(frame_step) / pd.Timedelta(base)
-    if ratio < 1 or ratio != int(ratio):
-        raise RunMismatchError(
-            f"frame step mismatch: the run was trained on frames {frame_step} apart, the data has a time step of "
-            f"{base}, which does not divide it; use data at {frame_step} (or a divisor of it)"
-        )
-    return int(ratio)
-
-
-def _is_int(s: str) -> bool:
-    try:
-        int(str(s))
-        return True
-    except ValueError:
-        return False
+    """How many store time steps one model frame spans (see geostp.contract.frame_stride)."""
+    return contract_frame_stride(str(store.attrs["time_step"]), frame_step)
 
 
 def check_signature(pred: Predictor, store: xr.Dataset, source: str = "the data") -> int:
-    """Compare the run's signature with a store (variables, grid, frame step); return the frame stride.
-
-    On mismatch the error shows both sides.
-    """
-    store_vars = list(store.attrs["variables"])
-    missing = [v for v in pred.variables if v not in store_vars]
-    if missing:
-        raise RunMismatchError(
-            f"variables mismatch: the run ({pred.model_name}) needs {pred.variables}; {source} has {store_vars} "
-            f"(missing {missing})"
-        )
-    gdims = GRID_DIMS[store.attrs["grid_kind"]]
-    if tuple(pred.grid) != gdims:
-        raise RunMismatchError(f"grid mismatch: the run is on a {tuple(pred.grid)} grid, {source} on {gdims}")
-    for d in gdims:
-        a, b = pred.grid[d], store[d].values.astype(np.float64)
-        if a.shape != b.shape or not np.allclose(a, b, atol=1e-6):
-            raise RunMismatchError(
-                f"grid mismatch in {d}: the run has {_grid_summary(a)}, {source} has {_grid_summary(b)}; "
-                "regrid the data to the run's grid or train a run on this grid"
-            )
-    return frame_stride(store, pred.frame_step)
+    """Whether the predictor's run fits a store (geostp.contract.check_fit); returns the frame stride."""
+    return check_fit(pred.model_name, pred.variables, pred.grid, pred.frame_step, store, source)
 
 
 # ---------------------------------------------------------------------------------- lead and init
@@ -381,7 +316,7 @@ def _norm_arrays(pred: Predictor) -> tuple[np.ndarray, np.ndarray]:
 
 def predict_blocks(pred: Predictor, store: xr.Dataset, inits: np.ndarray, n_frames: int, *,
                    batch_size: int = DEFAULT_BATCH_SIZE, device: str | None = "auto", progress: bool = True,
-                   source: str = "the data") -> Iterator[tuple[np.ndarray, np.ndarray]]:
+                   source: str = "the data", stride: int | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Yield (init_times, predictions) blocks; predictions (B, n_frames, C, H, W) float32 in physical units.
 
     Inputs are read from `store`, normalised with the run's statistics; rollout beyond T_out feeds
@@ -393,7 +328,8 @@ def predict_blocks(pred: Predictor, store: xr.Dataset, inits: np.ndarray, n_fram
 
     if batch_size < 1:
         raise ConfigError(f"--batch-size must be >= 1, got {batch_size}")
-    stride = check_signature(pred, store, source)
+    if stride is None:  # callers that already checked the fit pass its stride
+        stride = check_signature(pred, store, source)
     times = store["time"].values
     index = pd.Index(times)
     pos = index.get_indexer(inits)

@@ -22,7 +22,7 @@ import xarray as xr
 
 from geostp.errors import DataError, GeostpError, RunMismatchError, StoreError
 from geostp.forecast.output import forecast_dataset, open_forecast, write_forecast
-from geostp.forecast.predict import Predictor, check_signature, parse_lead, predict_blocks, resolve_inits, unknown_variable
+from geostp.forecast.predict import Predictor, parse_lead, predict_blocks, resolve_inits, unknown_variable
 from geostp.forecast.runs import check_model_name, list_runs, matching_runs, quick_train
 
 Echo = Callable[[str], Any]
@@ -99,27 +99,28 @@ def _store_id(src: DataSource) -> str:
     return json.dumps([src.path, attrs.get("sample_key", ""), attrs.get("provenance", "")], sort_keys=True)
 
 
-def find_predictor(req: ForecastRequest, src: DataSource, echo: Echo) -> tuple[Predictor, bool]:
-    """The run to forecast with: --run, else the latest matching run, else a quick-start run on the sample."""
+def find_predictor(req: ForecastRequest, src: DataSource, echo: Echo) -> tuple[Predictor, bool, int]:
+    """(predictor, trained now, frame stride): --run, else the latest matching run that fits the data, else a
+    quick-start run on the sample. Each run considered is checked against the data once (`Predictor.run.fit`)."""
     if req.run:
         pred = _load(Path(req.run))
         if pred.model_name != req.model:
             raise RunMismatchError(f"--run {req.run} holds a {pred.model_name} model but --model {req.model} was asked; "
-                             f"drop --model or pass a {req.model} run")
+                                   f"drop --model or pass a {req.model} run")
         missing = [v for v in req.variables if v not in pred.variables]
         if missing:
             raise RunMismatchError(f"--run {req.run} was trained on {pred.variables}, not on {missing}")
-        return pred, False
+        return pred, False, pred.run.fit(src.store, source=src.label)
     candidates = matching_runs(req.model, req.variables)
     mismatches = []
     for entry in candidates:
         try:
             pred = _load(entry.path)
-            check_signature(pred, src.store, source=src.label)
+            stride = pred.run.fit(src.store, source=src.label)
         except (RunMismatchError, StoreError) as exc:
             mismatches.append(f"{entry.path}: {exc}")
             continue
-        return pred, False
+        return pred, False, stride
     if mismatches:
         raise RunMismatchError(f"no {req.model} run for {', '.join(req.variables)} matches {src.label}: "
                          + " | ".join(mismatches[:3]))
@@ -131,7 +132,8 @@ def find_predictor(req: ForecastRequest, src: DataSource, echo: Echo) -> tuple[P
             + f". Train one: `geostp train --config CFG --set model.name={req.model} --set data.store={src.path}`"
         )
     run_dir = quick_train(req.model, req.variables, src.path, _store_id(src), echo=echo)
-    return Predictor.from_run(run_dir), True
+    pred = Predictor.from_run(run_dir)
+    return pred, True, pred.run.fit(src.store, source=src.label)
 
 
 def _load(run_dir: Path) -> Predictor:
@@ -205,8 +207,7 @@ def _run_forecast(req: ForecastRequest, echo: Echo) -> ForecastResult:
     for v in req.variables:
         if v not in store_vars:
             raise unknown_variable(v, store_vars, [r.label() for r in list_runs()[:10]])
-    pred, trained = find_predictor(req, src, echo)
-    stride = check_signature(pred, src.store, source=src.label)
+    pred, trained, stride = find_predictor(req, src, echo)
     n_frames = parse_lead(req.lead, pred)
     inits = resolve_inits(src.store, req.init, pred, n_frames, stride)
     key = _request_key(pred, src, inits, n_frames, req.variables)
@@ -219,7 +220,7 @@ def _run_forecast(req: ForecastRequest, echo: Echo) -> ForecastResult:
     else:
         def blocks():
             for t, y in predict_blocks(pred, src.store, inits, n_frames, batch_size=req.batch_size, device=req.device,
-                                       progress=req.progress, source=src.label):
+                                       progress=req.progress, source=src.label, stride=stride):
                 ds = forecast_dataset(pred, src.store, t, y, variables=req.variables, source=src.label)
                 ds.attrs["request_key"] = key
                 yield ds

@@ -32,6 +32,10 @@ class BaseConfig:
     in_shape: tuple[int, int, int, int] = (10, 1, 64, 64)
     t_out: int = 10
 
+    def grid_multiple(self) -> int:
+        """What H and W must be multiples of (1: any grid; models that pad inside say 1)."""
+        return 1
+
 
 @dataclass
 class LossOutput:

@@ -52,6 +52,12 @@ def _load_all() -> None:
     import geostp.models.zoo  # noqa: F401
 
 
+def model_entry(name: str) -> ModelEntry:
+    """The registry entry of model `name` (builder, config class, presets)."""
+    _load_all()
+    return MODELS.get(name)
+
+
 def list_models() -> list[str]:
     """Names of all registered models."""
     _load_all()
@@ -90,18 +96,41 @@ def check_overrides(name: str, preset: str | None, overrides: Mapping[str, Any],
     entry = MODELS.get(name)
     if preset is not None and preset not in entry.presets:
         raise UnknownNameError(f"preset of {name}", preset, entry.presets)
+    from geostp.models.wrappers import WRAPPER_OPTIONS
+
     fields = {f.name: f for f in dataclasses.fields(entry.config_cls)}
-    bad = sorted(set(overrides) - set(fields))
+    bad = sorted(set(overrides) - set(fields) - set(WRAPPER_OPTIONS))
     if bad:
-        raise ConfigError(f"{where}: unknown key(s) {', '.join(bad)} for {name}; valid keys: {', '.join(sorted(fields))}")
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(bad)} for {name}; valid keys: {', '.join(sorted(fields))}"
+                          f" (and the wrapper options {', '.join(WRAPPER_OPTIONS)})")
     hints = typing.get_type_hints(entry.config_cls)
+    wrapper_types = {"residual": bool, "pad_to_stride": bool, "periodic_lon": bool, "lon_halo": int | None}
     for key, value in overrides.items():
         if value is not None:
-            coerce(hints[key], value, f"{where}.{key}")
+            coerce(hints[key] if key in hints else wrapper_types[key], value, f"{where}.{key}")
 
 
 def create(name: str, preset: str | None = None, **overrides: Any) -> nn.Module:
-    """Build model `name` with a dataset preset's published hyper-parameters and any overrides."""
+    """Build model `name` with a dataset preset's published hyper-parameters and any overrides.
+
+    Wrapper options (`residual`, `pad_to_stride`, `periodic_lon`, `lon_halo`; see geostp.models.wrappers)
+    wrap the model unless its own config has a field of that name, which then takes the value.
+    """
+    from geostp.models.wrappers import split_options, wrap
+
+    _load_all()
+    entry = MODELS.get(name)
+    model_overrides, options = split_options(entry.config_cls, overrides)
+    if not options:
+        return _build(name, preset, model_overrides)
+    values = dict(entry.presets.get(preset, {})) if preset is not None else {}
+    values.update({k: v for k, v in model_overrides.items() if v is not None})
+    model = wrap(lambda o: _build(name, preset, o), entry.config_cls, values, options)
+    model.model_name = name
+    return model
+
+
+def _build(name: str, preset: str | None, overrides: dict[str, Any]) -> nn.Module:
     cfg = model_config(name, preset, **overrides)
     model = MODELS.get(name).build(cfg)
     model.config = cfg

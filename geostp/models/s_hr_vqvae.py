@@ -99,6 +99,10 @@ class SHRVQVAEConfig(BaseConfig):
     decoding: Literal["greedy", "sample"] = "greedy"
     temperature: float = 1.0
 
+    def grid_multiple(self) -> int:
+        """2^downsamples: the tokeniser's stride-2 stages."""
+        return 2 ** self.downsamples
+
 
 # ------------------------------------------------------------------------------------------ tokeniser
 
@@ -495,7 +499,7 @@ class SHRVQVAE(Forecaster):
         self.config = cfg
         _validate(cfg)
         t_in, c, h, w = cfg.in_shape
-        f = 2 ** cfg.downsamples
+        f = cfg.grid_multiple()
         self.vqvae = HRVQVAE(cfg, c)
         self.prior = STPixelCNN(cfg, t_in + cfg.t_out, (h // f, w // f))
 
@@ -580,12 +584,12 @@ def _validate(cfg: SHRVQVAEConfig) -> None:
                           f"t_out {cfg.t_out}")
     if cfg.downsamples < 1:
         raise ConfigError(f"s_hr_vqvae: downsamples must be >= 1, got {cfg.downsamples}")
-    f = 2 ** cfg.downsamples
+    f = cfg.grid_multiple()
     if h < f or w < f or h % f or w % f:
         raise ShapeError(
             f"s_hr_vqvae with {cfg.downsamples} stride-2 stages needs H and W that are positive multiples of {f}, "
             f"got {h} x {w}; pad/crop the data to e.g. {max(f, -(-h // f) * f)} x {max(f, -(-w // f) * f)} "
-            f"or change downsamples"
+            f"or change downsamples (or build it with pad_to_stride=True)"
         )
     if cfg.levels < 1 or cfg.codebook_size < 2 or cfg.embed_dim < 1:
         raise ConfigError(f"s_hr_vqvae: needs levels >= 1, codebook_size >= 2 and embed_dim >= 1, got "

@@ -73,6 +73,10 @@ class SwinLSTMConfig(BaseConfig):
     teacher_forcing: float = 0.0  # probability of feeding the true frame in the closed loop (training)
     teacher_forcing_decay_steps: int = 0  # linear decay of that probability to 0 (0 = constant)
 
+    def grid_multiple(self) -> int:
+        """patch x window x 2^merges: every stage's token grid then tiles into windows (see check_tiling)."""
+        return self.patch_size * self.window_size * 2 ** (len(self.depths_down) if self.variant == "D" else 0)
+
 
 def relative_position_index(window: int) -> torch.Tensor:
     """(N, N) index into a ((2w-1)^2)-row bias table for every query/key pair of a w x w window."""
@@ -266,10 +270,10 @@ def check_tiling(cfg: SwinLSTMConfig) -> tuple[int, int]:
     _, _, hh, ww = cfg.in_shape
     p, win = cfg.patch_size, cfg.window_size
     merges = len(cfg.depths_down) if cfg.variant == "D" else 0
-    multiple = p * win * 2 ** merges
+    multiple = cfg.grid_multiple()
     hint = (f"use H and W that are multiples of patch x window x 2^merges = {p} x {win} x {2 ** merges} = {multiple} "
             f"(e.g. {math.ceil(hh / multiple) * multiple} x {math.ceil(ww / multiple) * multiple}), "
-            f"or pad/crop the data")
+            f"or pad/crop the data (pad_to_stride=True does it inside)")
     where = f"swinlstm-{cfg.variant} (patch {p}, window {win}) cannot tile a {hh} x {ww} grid"
     if hh < 1 or ww < 1:
         raise ShapeError(f"{where}: the grid must not be empty; {hint}")

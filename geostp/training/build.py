@@ -22,7 +22,12 @@ def resolved_model_config(section: ModelSection, signature: DataSignature) -> di
 
     Saved with the run so that it keeps loading when a preset's values change later.
     """
-    return to_dict(model_config(section.name, section.preset, **{**section.overrides, **model_shapes(signature)}))
+    from geostp.models.registry import model_entry
+    from geostp.models.wrappers import split_options
+
+    overrides, wrappers = split_options(model_entry(section.name).config_cls, section.overrides)
+    return {**to_dict(model_config(section.name, section.preset, **{**overrides, **model_shapes(signature)})),
+            **wrappers}
 
 
 def build_model(section: ModelSection, signature: DataSignature) -> nn.Module:

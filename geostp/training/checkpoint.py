@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,30 +26,17 @@ from safetensors.torch import load_file, save
 from torch import nn
 
 import geostp
+from geostp.contract import RUN_FORMAT, RUN_FORMAT_VERSION, DataSignature, RunContract, read_signature  # noqa: F401
 from geostp.errors import StoreError
 from geostp.io import atomic_write_bytes, atomic_write_text
 from geostp.models import create
 from geostp.training.build import build_model, resolved_model_config
-from geostp.training.config import TrainConfig, config_dict, load_config
-from geostp.training.data import DataSignature
+from geostp.training.config import TrainConfig, config_dict
 
-RUN_FORMAT = "geostp-run"
-RUN_FORMAT_VERSION = 1
 STATE_DIR = "state"
 
 
-@dataclass
-class RunInfo:
-    """What a run directory says about its model: config, data signature, statistics, weights used."""
-
-    run_dir: Path
-    config: TrainConfig
-    signature: DataSignature
-    stats: dict[str, dict[str, float]]
-    model_name: str
-    weights: Path
-    step: int = 0
-    environment: dict[str, Any] = field(default_factory=dict)
+RunInfo = RunContract  # the typed view of a run directory (geostp.contract); kept under its old name
 
 
 def write_run_files(run_dir: Path, cfg: TrainConfig, signature: DataSignature, stats: dict, env: dict) -> None:
@@ -63,22 +49,6 @@ def write_run_files(run_dir: Path, cfg: TrainConfig, signature: DataSignature, s
     atomic_write_text(run_dir / "signature.json", json.dumps(sig, indent=1))
     atomic_write_text(run_dir / "stats.json", json.dumps(stats, indent=1))
     atomic_write_text(run_dir / "environment.json", json.dumps(env, indent=1))
-
-
-def read_signature(run_dir: Path) -> dict[str, Any]:
-    """signature.json of a run, refusing a missing file or another run-format version."""
-    path = Path(run_dir) / "signature.json"
-    if not path.is_file():
-        raise StoreError(f"{run_dir} is not a geostp run directory (no signature.json); train one with "
-                         "`geostp train --config CFG --out RUN_DIR`")
-    sig = json.loads(path.read_text())
-    if sig.get("format") != RUN_FORMAT or sig.get("format_version") != RUN_FORMAT_VERSION:
-        raise StoreError(
-            f"{run_dir} was written by geostp {sig.get('geostp_version', '?')} in run format "
-            f"{sig.get('format')!r} version {sig.get('format_version')}; this geostp {geostp.__version__} reads "
-            f"{RUN_FORMAT!r} version {RUN_FORMAT_VERSION}: retrain with this version"
-        )
-    return sig
 
 
 def save_weights(path: Path, model: nn.Module, step: int) -> None:
@@ -120,31 +90,20 @@ def load_state(accelerator: Any, state_dir: Path) -> dict[str, Any]:
     return json.loads((Path(state_dir) / "trainer.json").read_text())
 
 
-def load_run(run_dir: str | Path, which: str = "best", map_location: str | torch.device = "cpu") -> tuple[nn.Module, RunInfo]:
-    """The trained model of a run (eval mode, `which` = best or last weights) and its RunInfo."""
-    run_dir = Path(run_dir)
-    sig = read_signature(run_dir)
-    cfg = load_config(run_dir / "config.yaml")
-    signature = DataSignature.from_dict(sig)
-    weights = run_dir / f"{which}.safetensors"
-    if not weights.is_file():
-        other = run_dir / ("last.safetensors" if which == "best" else "best.safetensors")
-        if not other.is_file():
-            raise StoreError(f"{run_dir} has no weights yet ({which}.safetensors missing): the run has not "
-                             f"reached its first checkpoint; resume it with `geostp train --resume {run_dir}`")
-        weights = other
-    if "model_config" in sig:  # the resolved hyper-parameters: independent of later preset changes
-        model = create(sig["model"], **sig["model_config"])
+def load_run(run_dir: str | Path, which: str = "best", map_location: str | torch.device = "cpu") -> tuple[nn.Module, RunContract]:
+    """The trained model of a run (eval mode, `which` = best or last weights) and its RunContract."""
+    run = RunContract.read(run_dir, which)
+    if run.weights is None:
+        raise StoreError(f"{run.run_dir} has no weights yet ({which}.safetensors missing): the run has not "
+                         f"reached its first checkpoint; resume it with `geostp train --resume {run.run_dir}`")
+    if run.model_config is not None:  # the resolved hyper-parameters: independent of later preset changes
+        model = create(run.model_name, **run.model_config)
     else:
-        model = build_model(cfg.model, signature)
-    state = load_file(str(weights), device=str(map_location))
-    model.load_state_dict(state)
+        model = build_model(run.config.model, run.signature)
+    model.load_state_dict(load_file(str(run.weights), device=str(map_location)))
     model.to(map_location).eval()
     from safetensors import safe_open
 
-    with safe_open(str(weights), "pt") as fh:
-        step = int((fh.metadata() or {}).get("step", 0))
-    env_path = run_dir / "environment.json"
-    env = json.loads(env_path.read_text()) if env_path.is_file() else {}
-    stats = json.loads((run_dir / "stats.json").read_text())
-    return model, RunInfo(run_dir, cfg, signature, stats, sig["model"], weights, step, env)
+    with safe_open(str(run.weights), "pt") as fh:
+        run.step = int((fh.metadata() or {}).get("step", 0))
+    return model, run

@@ -1,4 +1,5 @@
-"""Training data: resolve the store, open train/valid windows, the data signature, and the batch order.
+"""Training data: resolve the store, open train/valid windows, the data signature (geostp.contract), and the
+batch order.
 
 The batch order is a pure function of (seed, epoch, step): every process draws the same permutation and
 takes its own slice of each GLOBAL batch, so 1 or N processes (and any accumulation) see the same
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +19,11 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from geostp.contract import DataSignature, duration_label
 from geostp.data.store import GRID_DIMS, open_store, select_variables
 from geostp.data.windows import open_windows
 from geostp.errors import ConfigError, StoreError, UnknownNameError
 from geostp.training.config import DataConfig
-
-SIGNATURE_KEYS = ("variables", "grid_kind", "grid", "time_step", "frame_step", "t_in", "t_out")
-
 
 def resolve_store(name: str) -> Path:
     """A store path from `data.store`: an existing path, `sample` (built and cached on first use), or a
@@ -47,64 +46,6 @@ def resolve_store(name: str) -> Path:
         )
     raise StoreError(f"data.store {name!r} is neither an existing store path nor a known name "
                      f"(sample, or a catalog: {', '.join(known)})")
-
-
-@dataclass
-class DataSignature:
-    """What a trained model expects of its data; forecasts and resumes are checked against it."""
-
-    variables: list[str]
-    grid_kind: str  # latlon | image
-    grid: dict[str, list[float]]  # coordinate values of the two grid dims (lat/lon or y/x)
-    time_step: str  # the store's time step ("6h", or "1" for frames)
-    frame_step: int  # store time steps between consecutive frames
-    t_in: int
-    t_out: int
-    lead_step: str = ""  # duration between frames ("6h"), or a frame count ("1")
-    units: dict[str, str] = field(default_factory=dict)
-    catalog: str = ""
-    store: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form (what `signature.json` holds, with the model name added by the run)."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> DataSignature:
-        """Inverse of to_dict (extra keys such as `model` are ignored)."""
-        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
-
-    def lead_labels(self, n: int | None = None) -> list[str]:
-        """Labels of the lead times 1..n (default T_out): "6h", "12h", ... or "1", "2", ... for frames."""
-        n = self.t_out if n is None else n
-        try:
-            step = pd.Timedelta(self.lead_step)
-        except ValueError:
-            return [str(int(self.lead_step) * k) for k in range(1, n + 1)]
-        return [_duration_label(step * k) for k in range(1, n + 1)]
-
-    def mismatches(self, other: DataSignature) -> list[str]:
-        """Human-readable differences that make a model unusable on `other`'s data (empty if compatible)."""
-        out = []
-        for key in SIGNATURE_KEYS:
-            a, b = getattr(self, key), getattr(other, key)
-            if key == "grid":
-                same = a.keys() == b.keys() and all(np.allclose(a[k], b[k]) for k in a if len(a[k]) == len(b[k])) \
-                    and all(len(a[k]) == len(b[k]) for k in a)
-                if not same:
-                    out.append(f"grid: {_grid_text(a)} vs {_grid_text(b)}")
-            elif a != b:
-                out.append(f"{key}: {a!r} vs {b!r}")
-        return out
-
-
-def _duration_label(td: pd.Timedelta) -> str:
-    hours = td / pd.Timedelta("1h")
-    return f"{int(hours)}h" if hours == int(hours) else f"{int(td / pd.Timedelta('1min'))}min"
-
-
-def _grid_text(grid: dict[str, list[float]]) -> str:
-    return ", ".join(f"{k} {len(v)} values {v[0]:g}..{v[-1]:g}" if len(v) else f"{k} empty" for k, v in grid.items())
 
 
 @dataclass
@@ -135,7 +76,7 @@ def open_data(cfg: DataConfig) -> TrainData:
             for d in dims}
     time_step = str(ds.attrs["time_step"])
     try:
-        lead_step = _duration_label(pd.Timedelta(time_step) * frame_step)
+        lead_step = duration_label(pd.Timedelta(time_step) * frame_step)
     except ValueError:
         lead_step = str(int(time_step) * frame_step)
     signature = DataSignature(

@@ -18,7 +18,7 @@ from torch import nn
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
-from geostp.errors import ConfigError, StoreError
+from geostp.errors import ConfigError, RunMismatchError
 from geostp.training import checkpoint as ckpt
 from geostp.training.build import build_model
 from geostp.training.data import DataSignature, GlobalBatchSampler, batch_loader, open_data, valid_batches
@@ -63,7 +63,7 @@ def train(config: Any = None, out: str | Path | None = None, overrides: list[str
     if resume is not None:
         saved = DataSignature.from_dict(ckpt.read_signature(run_dir))
         if bad := saved.mismatches(data.signature):
-            raise StoreError(f"the data no longer matches run {run_dir}: " + "; ".join(bad))
+            raise RunMismatchError(f"the data no longer matches run {run_dir}: " + "; ".join(bad))
     sampler = GlobalBatchSampler(data.train, t.batch_size, t.grad_accum, acc.num_processes, acc.process_index,
                                  t.seed)
     micro, steps_per_epoch = sampler.micro, sampler.steps_per_epoch

@@ -136,3 +136,40 @@ def test_error_classes_match_the_failure(run_dir, tiny_store):
         find_predictor(ForecastRequest(model="simvp", variables=["t850"], run=str(run_dir)), src, print)
     with pytest.raises(RunMismatchError, match=r"trained on \['t850'\], not on \['z500'\]"):
         find_predictor(ForecastRequest(model="vip_mixer", variables=["z500"], run=str(run_dir)), src, print)
+
+
+def test_a_forecast_checks_the_run_against_the_data_once(run_dir, tiny_store, tmp_path, monkeypatch):
+    import geostp.contract
+    import geostp.forecast.predict
+    from geostp.forecast.workflow import ForecastRequest, run_forecast
+
+    calls = []
+    real = geostp.contract.check_fit
+
+    def counting(*args, **kw):
+        calls.append(args[0])
+        return real(*args, **kw)
+
+    monkeypatch.setattr(geostp.contract, "check_fit", counting)
+    monkeypatch.setattr(geostp.forecast.predict, "check_fit", counting)
+    req = ForecastRequest(model="vip_mixer", variables=["t850"], run=str(run_dir), data=str(tiny_store[0]),
+                          init=["2003-06-01T00/2003-06-02T00"], out=str(tmp_path / "fc.zarr"), plot=False, score=False,
+                          progress=False)
+    result = run_forecast(req, echo=lambda s: None)
+    assert result.n_init == 5 and calls == ["vip_mixer"]
+
+
+def test_the_run_contract_is_read_once_into_one_typed_object(run_dir, tiny_store):
+    from geostp.contract import GRID_ATOL, RunContract, same_coords
+    from geostp.training.config import TrainConfig
+
+    run = RunContract.read(run_dir)
+    assert run.model_name == "vip_mixer" and run.signature.variables == ["t850"] and run.frame_step == "6h"
+    assert isinstance(run.config, TrainConfig) and run.config.model.name == "vip_mixer"
+    assert run.weights.name == "best.safetensors" and len(run.weights_hash) == 16
+    assert run.fit(open_store(tiny_store[0])) == 1
+    pred = Predictor.from_run(run_dir)
+    assert pred.run.signature == run.signature and pred.frame_step == run.frame_step
+    # one tolerance: a grid off by less than it fits, by more does not
+    lat = np.asarray(run.signature.grid["lat"])
+    assert same_coords(lat, lat + GRID_ATOL / 2) and not same_coords(lat, lat + 1e-2)

@@ -20,17 +20,20 @@ from geostp.models.flops import count_preset
 from geostp.models.registry import MODELS
 
 NAMES = list_models()
+# every model, and every model inside the residual wrapper (`create(name, preset, residual=True)`)
+VARIANTS = [pytest.param(n, {}, id=n) for n in NAMES] + [pytest.param(n, {"residual": True}, id=f"{n}-residual")
+                                                        for n in NAMES]
 PUBLISHED = [(n, p) for n in NAMES for p in sorted(MODELS.get(n).published_params)]
 OVERFIT_STEPS = 300  # upper bound; training stops as soon as the target is reached
 OVERFIT_LR = 3e-3
 
 
-def tiny(name: str, seed: int = 0, **overrides) -> torch.nn.Module:
+def tiny(name: str, seed: int = 0, wrappers: dict | None = None, **overrides) -> torch.nn.Module:
     """The model at its `tiny` preset, built under a fixed seed."""
     if "tiny" not in list_presets(name):
         pytest.fail(f"model {name!r} has no 'tiny' preset; every model needs one (tests/models/README.md)")
     torch.manual_seed(seed)
-    return create(name, "tiny", **overrides)
+    return create(name, "tiny", **(wrappers or {}), **overrides)
 
 
 def moving_blobs(b: int, t: int, c: int, h: int, w: int, seed: int = 0) -> torch.Tensor:
@@ -62,9 +65,9 @@ def trainable(model: torch.nn.Module) -> list[torch.nn.Parameter]:
 # ------------------------------------------------------------------------------------------ shapes
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_output_shape_and_dtype(name):
-    model = tiny(name)
+@pytest.mark.parametrize(("name", "wrappers"), VARIANTS)
+def test_output_shape_and_dtype(name, wrappers):
+    model = tiny(name, wrappers=wrappers)
     x, y = batch(model)
     for mode in (True, False):
         out = model.train(mode)(x)
@@ -72,22 +75,22 @@ def test_output_shape_and_dtype(name):
         assert torch.isfinite(out).all()
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_in_shape_and_t_out_overrides(name):
+@pytest.mark.parametrize(("name", "wrappers"), VARIANTS)
+def test_in_shape_and_t_out_overrides(name, wrappers):
     """Other channel counts and T_in/T_out than the preset's are honoured (here C 1, T_in 2 → T_out 1 and 3)."""
-    base = tiny(name)
+    base = tiny(name, wrappers=wrappers)
     _, _, h, w = base.config.in_shape
     for t_out in (1, 3):
-        model = tiny(name, in_shape=(2, 1, h, w), t_out=t_out).eval()
+        model = tiny(name, wrappers=wrappers, in_shape=(2, 1, h, w), t_out=t_out).eval()
         assert model(torch.randn(1, 2, 1, h, w)).shape == (1, t_out, 1, h, w)
 
 
 # ----------------------------------------------------------------------------------------- training
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_gradients_reach_every_parameter(name):
-    model = tiny(name).train()
+@pytest.mark.parametrize(("name", "wrappers"), VARIANTS)
+def test_gradients_reach_every_parameter(name, wrappers):
+    model = tiny(name, wrappers=wrappers).train()
     if not trainable(model):
         pytest.skip(f"{name} has no trainable parameters (nothing to receive gradients)")
     x, y = batch(model)
@@ -106,10 +109,10 @@ def test_gradients_reach_every_parameter(name):
     assert not missing, f"parameters no training stage trains: {missing}"
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_overfits_a_tiny_batch(name):
+@pytest.mark.parametrize(("name", "wrappers"), VARIANTS)
+def test_overfits_a_tiny_batch(name, wrappers):
     """Training through every stage drives the forecast MSE of one small batch down by >= 90 %."""
-    model = tiny(name)
+    model = tiny(name, wrappers=wrappers)
     if not trainable(model):
         pytest.skip(f"{name} has no trainable parameters (nothing to fit)")
     x, y = batch(model)
@@ -138,26 +141,26 @@ def test_overfits_a_tiny_batch(name):
 # ---------------------------------------------------------------------------------- reproducibility
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_same_seed_same_output(name):
-    x, _ = batch(tiny(name))
-    a = tiny(name, seed=0).eval()(x)
-    b = tiny(name, seed=0).eval()(x)
+@pytest.mark.parametrize(("name", "wrappers"), VARIANTS)
+def test_same_seed_same_output(name, wrappers):
+    x, _ = batch(tiny(name, wrappers=wrappers))
+    a = tiny(name, wrappers=wrappers, seed=0).eval()(x)
+    b = tiny(name, wrappers=wrappers, seed=0).eval()(x)
     assert torch.equal(a, b)
-    if trainable(tiny(name)):
-        assert not torch.equal(a, tiny(name, seed=1).eval()(x)), "the seed does not change the initialisation"
+    if trainable(tiny(name, wrappers=wrappers)):
+        assert not torch.equal(a, tiny(name, wrappers=wrappers, seed=1).eval()(x)), "the seed does not change the initialisation"
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_safetensors_round_trip(name, tmp_path):
-    src = tiny(name, seed=0).eval()
+@pytest.mark.parametrize(("name", "wrappers"), VARIANTS)
+def test_safetensors_round_trip(name, wrappers, tmp_path):
+    src = tiny(name, wrappers=wrappers, seed=0).eval()
     with torch.no_grad():  # non-default buffers (BN statistics, climatology fields) must travel too
         for buf in src.buffers():
             if buf.is_floating_point():
                 buf.uniform_(0.5, 1.5)
     path = tmp_path / "weights.safetensors"
     save_file({k: v.contiguous() for k, v in src.state_dict().items()}, str(path))
-    dst = tiny(name, seed=1).eval()
+    dst = tiny(name, wrappers=wrappers, seed=1).eval()
     dst.load_state_dict(load_file(str(path)), strict=True)
     x, _ = batch(src)
     assert torch.equal(src(x), dst(x))
@@ -188,9 +191,9 @@ def test_forward_flops_are_countable_on_the_meta_device(name):
 # -------------------------------------------------------------------------------------- bad input
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_wrong_rank_or_shape_is_a_shape_error(name):
-    model = tiny(name).eval()
+@pytest.mark.parametrize(("name", "wrappers"), VARIANTS)
+def test_wrong_rank_or_shape_is_a_shape_error(name, wrappers):
+    model = tiny(name, wrappers=wrappers).eval()
     x, _ = batch(model)
     t, c, h, w = model.config.in_shape
     bad = {
@@ -225,11 +228,11 @@ def test_unknown_override_lists_valid_keys(name):
     assert "no_such_key" in str(err.value) and "in_shape" in str(err.value) and "t_out" in str(err.value)
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_impossible_shapes_are_clear_errors(name):
+@pytest.mark.parametrize(("name", "wrappers"), VARIANTS)
+def test_impossible_shapes_are_clear_errors(name, wrappers):
     """An empty grid or zero output frames is refused with a geostp error (at build or at call time)."""
-    t, c, h, w = tiny(name).config.in_shape
+    t, c, h, w = tiny(name, wrappers=wrappers).config.in_shape
     for overrides in ({"in_shape": (t, c, 0, w)}, {"t_out": 0}):
         with pytest.raises(GeostpError):
-            model = create(name, "tiny", **overrides).eval()
+            model = create(name, "tiny", **wrappers, **overrides).eval()
             model(torch.zeros(1, *model.config.in_shape))

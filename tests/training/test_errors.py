@@ -9,7 +9,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from geostp.errors import ConfigError, StoreError, UnknownNameError
+from geostp.errors import ConfigError, RunMismatchError, StoreError, UnknownNameError
 from geostp.training import load_run, train
 from geostp.training.checkpoint import state_dirs
 from geostp.training.data import resolve_store
@@ -65,7 +65,7 @@ def test_a_resume_that_changes_the_model_or_the_data_is_refused(run_copy, tmp_pa
 
 def test_a_resume_on_a_store_with_another_grid_is_refused(run_copy, make_wave_store):
     other = make_wave_store("coarse.zarr", nlat=4)
-    with pytest.raises(StoreError, match=r"the data no longer matches run .*grid: lat 8 values .* vs lat 4 values"):
+    with pytest.raises(RunMismatchError, match=r"the data no longer matches run .*grid: lat 8 values .* vs lat 4 values"):
         train(resume=run_copy, overrides=[f"data.store={other}"])
 
 

@@ -1,0 +1,257 @@
+"""The run contract: what a trained run expects of its data, read once from the run directory into one typed object.
+
+`DataSignature` is written by training (`signature.json`); `RunContract.read(run_dir)` gives training
+(resume), forecast, evaluate and plot the same typed view (model, signature, statistics, weights, config)
+without importing torch. Whether a run fits a store is decided by `check_fit`, with one grid tolerance
+(`same_coords`) used everywhere.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+import geostp
+from geostp.errors import RunMismatchError, StoreError
+
+RUN_FORMAT = "geostp-run"
+RUN_FORMAT_VERSION = 1
+GRID_ATOL, GRID_RTOL = 1e-6, 1e-5  # the tolerance of every run/data grid comparison (float32-stored coordinates pass)
+SIGNATURE_KEYS = ("variables", "grid_kind", "grid", "time_step", "frame_step", "t_in", "t_out")
+
+
+def is_frame_count(step: Any) -> bool:
+    """Whether a step is a bare frame count ("1", 3) rather than a duration ("6h")."""
+    try:
+        int(str(step))
+        return True
+    except ValueError:
+        return False
+
+
+def times(step: str, n: int) -> str:
+    """`n` store time steps as one step string ("6h" * 2 -> "12h"; "1" * 3 -> "3")."""
+    if is_frame_count(step):
+        return str(int(step) * n)
+    hours = pd.Timedelta(step) * n / pd.Timedelta("1h")
+    return f"{hours:g}h" if hours == int(hours) else f"{int(pd.Timedelta(step).value * n)}ns"
+
+
+def grid_summary(values: Any) -> str:
+    """"N points a..b step s" of a coordinate, for error messages."""
+    values = np.asarray(values, dtype=np.float64)
+    if len(values) < 2:
+        return f"{len(values)} points {values.tolist()}"
+    return f"{len(values)} points {values[0]:g}..{values[-1]:g} step {values[1] - values[0]:g}"
+
+
+def same_coords(a: Any, b: Any) -> bool:
+    """Whether two grid coordinates agree within the one grid tolerance."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return a.shape == b.shape and bool(np.allclose(a, b, rtol=GRID_RTOL, atol=GRID_ATOL))
+
+
+def frame_stride(time_step: str, frame_step: str) -> int:
+    """How many store time steps one model frame spans (the run's frame step over the store's time step)."""
+    base = str(time_step)
+    if is_frame_count(frame_step) or is_frame_count(base):
+        if not (is_frame_count(frame_step) and is_frame_count(base)):
+            raise RunMismatchError(f"frame step mismatch: the run steps {frame_step!r} per frame, the data {base!r}")
+        ratio = int(frame_step) / int(base)
+    else:
+        ratio = pd.Timedelta(frame_step) / pd.Timedelta(base)
+    if ratio < 1 or ratio != int(ratio):
+        raise RunMismatchError(
+            f"frame step mismatch: the run was trained on frames {frame_step} apart, the data has a time step of "
+            f"{base}, which does not divide it; use data at {frame_step} (or a divisor of it)"
+        )
+    return int(ratio)
+
+
+def check_fit(model_name: str, variables: list[str], grid: dict[str, Any], frame_step: str, store: Any,
+              source: str = "the data") -> int:
+    """The one check of a run against a store (variables, grid, frame step); returns the frame stride.
+
+    On a mismatch the RunMismatchError shows both sides.
+    """
+    from geostp.data.store import GRID_DIMS
+
+    store_vars = list(store.attrs["variables"])
+    missing = [v for v in variables if v not in store_vars]
+    if missing:
+        raise RunMismatchError(f"variables mismatch: the run ({model_name}) needs {variables}; {source} has "
+                               f"{store_vars} (missing {missing})")
+    gdims = GRID_DIMS[store.attrs["grid_kind"]]
+    if tuple(grid) != gdims:
+        raise RunMismatchError(f"grid mismatch: the run is on a {tuple(grid)} grid, {source} on {gdims}")
+    for d in gdims:
+        a, b = grid[d], store[d].values
+        if not same_coords(a, b):
+            raise RunMismatchError(
+                f"grid mismatch in {d}: the run has {grid_summary(a)}, {source} has {grid_summary(b)}; "
+                "regrid the data to the run's grid or train a run on this grid"
+            )
+    return frame_stride(str(store.attrs["time_step"]), frame_step)
+
+
+@dataclass
+class DataSignature:
+    """What a trained model expects of its data; forecasts and resumes are checked against it."""
+
+    variables: list[str]
+    grid_kind: str  # latlon | image
+    grid: dict[str, list[float]]  # coordinate values of the two grid dims (lat/lon or y/x)
+    time_step: str  # the store's time step ("6h", or "1" for frames)
+    frame_step: int  # store time steps between consecutive frames
+    t_in: int
+    t_out: int
+    lead_step: str = ""  # duration between frames ("6h"), or a frame count ("1")
+    units: dict[str, str] = field(default_factory=dict)
+    catalog: str = ""
+    store: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (what `signature.json` holds, with the model name added by the run)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DataSignature:
+        """Inverse of to_dict (extra keys such as `model` are ignored)."""
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+
+    @property
+    def step(self) -> str:
+        """Duration between the model's frames ("12h"), or a frame count ("1")."""
+        return times(self.time_step, self.frame_step)
+
+    def lead_labels(self, n: int | None = None) -> list[str]:
+        """Labels of the lead times 1..n (default T_out): "6h", "12h", ... or "1", "2", ... for frames."""
+        n = self.t_out if n is None else n
+        try:
+            step = pd.Timedelta(self.lead_step)
+        except ValueError:
+            return [str(int(self.lead_step) * k) for k in range(1, n + 1)]
+        return [duration_label(step * k) for k in range(1, n + 1)]
+
+    def fit(self, store: Any, model_name: str = "", source: str = "the data") -> int:
+        """`check_fit` of this signature against a store; returns the frame stride."""
+        return check_fit(model_name or "run", self.variables, self.grid, self.step, store, source)
+
+    def mismatches(self, other: DataSignature) -> list[str]:
+        """Human-readable differences that make a model unusable on `other`'s data (empty if compatible)."""
+        out = []
+        for key in SIGNATURE_KEYS:
+            a, b = getattr(self, key), getattr(other, key)
+            if key == "grid":
+                if a.keys() != b.keys() or not all(same_coords(a[k], b[k]) for k in a):
+                    out.append(f"grid: {_grid_text(a)} vs {_grid_text(b)}")
+            elif a != b:
+                out.append(f"{key}: {a!r} vs {b!r}")
+        return out
+
+
+def duration_label(td: pd.Timedelta) -> str:
+    """"6h", or "30min" for durations that are not whole hours."""
+    hours = td / pd.Timedelta("1h")
+    return f"{int(hours)}h" if hours == int(hours) else f"{int(td / pd.Timedelta('1min'))}min"
+
+
+def _grid_text(grid: dict[str, list[float]]) -> str:
+    return ", ".join(f"{k} {len(v)} values {v[0]:g}..{v[-1]:g}" if len(v) else f"{k} empty" for k, v in grid.items())
+
+
+def read_signature(run_dir: Path) -> dict[str, Any]:
+    """signature.json of a run, refusing a missing file or another run-format version."""
+    path = Path(run_dir) / "signature.json"
+    if not path.is_file():
+        raise StoreError(f"{run_dir} is not a geostp run directory (no signature.json); train one with "
+                         "`geostp train --config CFG --out RUN_DIR`")
+    sig = json.loads(path.read_text())
+    if sig.get("format") != RUN_FORMAT or sig.get("format_version") != RUN_FORMAT_VERSION:
+        raise StoreError(
+            f"{run_dir} was written by geostp {sig.get('geostp_version', '?')} in run format "
+            f"{sig.get('format')!r} version {sig.get('format_version')}; this geostp {geostp.__version__} reads "
+            f"{RUN_FORMAT!r} version {RUN_FORMAT_VERSION}: retrain with this version"
+        )
+    return sig
+
+
+def file_hash(path: Path | None) -> str:
+    """First 16 hex digits of a file's sha256 ("" for None)."""
+    if path is None:
+        return ""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:16]
+
+
+@dataclass
+class RunContract:
+    """A run directory read once: model, resolved model config, data signature, statistics, weights.
+
+    `config` (the typed TrainConfig) is read on first use; nothing here imports torch.
+    """
+
+    run_dir: Path
+    model_name: str
+    signature: DataSignature
+    stats: dict[str, dict[str, float]]
+    weights: Path | None
+    preset: str | None = None
+    model_config: dict[str, Any] | None = None  # every hyper-parameter (None: runs from before it was saved)
+    step: int = 0  # optimizer step of the weights (set when they are loaded)
+    environment: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, run_dir: str | Path, which: str = "best") -> RunContract:
+        """The contract of RUN_DIR with its `which` (best, else last) weights; StoreError for a non-run."""
+        run_dir = Path(run_dir)
+        sig = read_signature(run_dir)
+        weights = run_dir / f"{which}.safetensors"
+        if not weights.is_file():
+            other = run_dir / ("last.safetensors" if which == "best" else "best.safetensors")
+            weights = other if other.is_file() else None
+        env_path = run_dir / "environment.json"
+        stats_path = run_dir / "stats.json"
+        if not stats_path.is_file():
+            raise StoreError(f"{run_dir} has no stats.json: the run directory is incomplete; retrain it")
+        return cls(run_dir=run_dir, model_name=str(sig["model"]), signature=DataSignature.from_dict(sig),
+                   stats=json.loads(stats_path.read_text()), weights=weights, preset=sig.get("preset"),
+                   model_config=sig.get("model_config"),
+                   environment=json.loads(env_path.read_text()) if env_path.is_file() else {})
+
+    @cached_property
+    def config(self) -> Any:
+        """The run's resolved TrainConfig (config.yaml)."""
+        from geostp.training.config import load_config
+
+        return load_config(self.run_dir / "config.yaml")
+
+    @property
+    def frame_step(self) -> str:
+        """Duration between the model's frames ("6h"), or a frame count ("1") for video."""
+        return self.signature.step
+
+    @cached_property
+    def config_hash(self) -> str:
+        """Hash of config.yaml (goes into forecast attributes and cache keys)."""
+        path = self.run_dir / "config.yaml"
+        return file_hash(path) if path.is_file() else ""
+
+    @cached_property
+    def weights_hash(self) -> str:
+        """Hash of the weights file used."""
+        return file_hash(self.weights)
+
+    def fit(self, store: Any, source: str = "the data") -> int:
+        """Whether this run fits `store` (RunMismatchError otherwise); returns the frame stride."""
+        return self.signature.fit(store, self.model_name, source)
