@@ -1,16 +1,12 @@
-"""The forecast dataset (CF, physical units) and its Zarr store: atomic writes, safe appends of init times.
+"""The forecast Zarr store: writes labelled blocks (geostp.forecast.labels) atomically, appends init times safely.
 
-Layout: gridded data get one data variable per short name (``t850`` in K, ...) with dims
-``(init_time, lead_time, lat, lon)``; video and traffic get one variable ``frames`` with dims
-``(init_time, lead_time, channel, y, x)`` (``channel`` labelled with the store's variable names).
-Coordinates: ``lead_time`` (timedelta, or frame counts for video), ``valid_time(init_time, lead_time)``,
-``lat``/``lon`` with CF attributes. Chunks hold one init time, so appending never rewrites earlier
-chunks. Zarr format 2 with consolidated metadata, like geostp's data stores.
+It only writes: the blocks arrive with their coordinates and attributes. Chunks hold whole init times,
+so appending never rewrites earlier chunks. Zarr format 2 with consolidated metadata, like geostp's
+data stores.
 """
 
 from __future__ import annotations
 
-import json
 import shutil
 from collections.abc import Iterable
 from pathlib import Path
@@ -19,85 +15,9 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-import geostp
 from geostp.errors import StoreError
-from geostp.io import atomic_dir, provenance
-
-FORMAT = "geostp-forecast"
-FRAMES_VAR = "frames"
-COORD_ATTRS = {
-    "lat": {"units": "degrees_north", "standard_name": "latitude", "long_name": "latitude", "axis": "Y"},
-    "lon": {"units": "degrees_east", "standard_name": "longitude", "long_name": "longitude", "axis": "X"},
-    "y": {"long_name": "pixel row", "units": "1"},
-    "x": {"long_name": "pixel column", "units": "1"},
-    "init_time": {"standard_name": "forecast_reference_time", "long_name": "initialisation time (last input frame)"},
-    "lead_time": {"standard_name": "forecast_period", "long_name": "lead time after init_time"},
-    "valid_time": {"standard_name": "time", "long_name": "valid time = init_time + lead_time"},
-    "channel": {"long_name": "variable of each channel"},
-}
-VAR_ATTRS = ("units", "long_name", "standard_name")
-
-
-def forecast_dataset(pred: Any, store: xr.Dataset, inits: np.ndarray, values: np.ndarray,
-                     variables: list[str] | None = None, source: str = "") -> xr.Dataset:
-    """CF dataset for predictions `values` (B, L, C, H, W) in physical units at init times `inits`.
-
-    `pred` is a `geostp.forecast.predict.Predictor`; `variables` picks which of its channels to keep.
-    """
-    from geostp.forecast.predict import lead_times
-
-    leads = lead_times(pred, values.shape[1])
-    inits = np.asarray(inits)
-    valid = inits[:, None] + leads[None, :]
-    keep = variables or pred.variables
-    coords: dict[str, Any] = {"init_time": ("init_time", inits), "lead_time": ("lead_time", leads),
-                              "valid_time": (("init_time", "lead_time"), valid)}
-    for d, v in pred.grid.items():
-        coords[d] = (d, store[d].values if d in store.coords else v)
-    if pred.grid_kind == "latlon":
-        data = {v: (("init_time", "lead_time", "lat", "lon"), values[:, :, pred.variables.index(v)]) for v in keep}
-        ds = xr.Dataset(data, coords=coords)
-        for v in keep:
-            ds[v].attrs = {a: store[v].attrs[a] for a in VAR_ATTRS if a in store[v].attrs}
-    else:
-        chans = [pred.variables.index(v) for v in keep]
-        coords["channel"] = ("channel", np.array(keep, dtype=str))
-        ds = xr.Dataset({FRAMES_VAR: (("init_time", "lead_time", "channel", "y", "x"), values[:, :, chans])},
-                        coords=coords)
-        units = {store[v].attrs.get("units", "1") for v in keep}
-        ds[FRAMES_VAR].attrs = {"long_name": "predicted frames: " + ", ".join(keep)}
-        if len(units) == 1:
-            ds[FRAMES_VAR].attrs["units"] = units.pop()
-    for name, attrs in COORD_ATTRS.items():
-        if name in ds.coords:
-            ds[name].attrs.update(attrs)
-    if not np.issubdtype(leads.dtype, np.timedelta64):
-        ds["lead_time"].attrs["units"] = "frames"
-    ds.attrs = global_attrs(pred, store, source)
-    return ds
-
-
-def global_attrs(pred: Any, store: xr.Dataset, source: str) -> dict[str, Any]:
-    """Global attributes: CF conventions, model, run, config hash, data source, geostp version, provenance."""
-    return {
-        "Conventions": "CF-1.10",
-        "title": f"{pred.model_name} forecast of {', '.join(pred.variables)}",
-        "geostp_format": FORMAT,
-        "geostp_version": geostp.__version__,
-        "model": pred.model_name,
-        "run": str(pred.run_dir) if pred.run_dir else "(model built in code)",
-        "config_hash": pred.config_hash,
-        "weights_hash": pred.weights_hash,
-        "data_source": source or str(store.attrs.get("catalog", "")),
-        "data_catalog": str(store.attrs.get("catalog", "")),
-        "frame_step": pred.frame_step,
-        "t_in": int(pred.t_in),
-        "t_out": int(pred.t_out),
-        "grid_kind": pred.grid_kind,
-        "normalisation": "inputs normalised and outputs de-normalised with the run's train statistics",
-        "provenance": json.dumps(provenance(), default=str),
-    }
-
+from geostp.forecast.labels import FORMAT, FRAMES_VAR  # noqa: F401  (FRAMES_VAR: where callers import it from)
+from geostp.io import atomic_dir
 
 def init_chunk_size(ds: xr.Dataset, target_bytes: int = 8 << 20) -> int:
     """Init times per chunk: chunks of about `target_bytes` (few files: small files are slow to write and delete)."""

@@ -1,4 +1,4 @@
-"""Run + store -> de-normalised predictions with coordinates: signature check, init-time selection, rollout.
+"""Run + store -> labelled, de-normalised prediction blocks: init-time selection, rollout.
 
 A `Predictor` bundles a model with what it was trained on (variables, grid, frame step, T_in/T_out,
 normalisation statistics). `predict_blocks` reads the input frames for blocks of init times, normalises
@@ -24,6 +24,7 @@ from geostp.contract import RunContract, check_fit
 from geostp.contract import frame_stride as contract_frame_stride
 from geostp.contract import is_frame_count as _is_int
 from geostp.data.store import GRID_DIMS, split_names
+from geostp.forecast.labels import forecast_dataset
 from geostp.errors import ConfigError, DataError, ShapeError, UnknownNameError
 
 DEFAULT_BATCH_SIZE = 32
@@ -315,12 +316,15 @@ def _norm_arrays(pred: Predictor) -> tuple[np.ndarray, np.ndarray]:
 
 
 def predict_blocks(pred: Predictor, store: xr.Dataset, inits: np.ndarray, n_frames: int, *,
-                   batch_size: int = DEFAULT_BATCH_SIZE, device: str | None = "auto", progress: bool = True,
-                   source: str = "the data", stride: int | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Yield (init_times, predictions) blocks; predictions (B, n_frames, C, H, W) float32 in physical units.
+                   variables: Sequence[str] | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
+                   device: str | None = "auto", progress: bool = True, source: str = "the data",
+                   stride: int | None = None) -> Iterator[xr.Dataset]:
+    """Yield labelled forecast blocks (geostp.forecast.labels: init_time, lead_time, valid_time, grid), float32
+    in physical units, `batch_size` init times each; `variables` picks channels to keep (default all).
 
     Inputs are read from `store`, normalised with the run's statistics; rollout beyond T_out feeds
-    predictions back as inputs (`geostp.models.rollout`).
+    predictions back as inputs (`geostp.models.rollout`). `stride`: the frame stride of an earlier fit check
+    (geostp.contract), which is then not repeated.
     """
     from tqdm.auto import tqdm
 
@@ -336,6 +340,7 @@ def predict_blocks(pred: Predictor, store: xr.Dataset, inits: np.ndarray, n_fram
     if (pos < 0).any():
         raise DataError(f"init time {_fmt(inits[pos < 0][0])} is not in {source}")
     dev = resolve_device(device)
+    leads = lead_times(pred, n_frames)
     model = pred.model.to(dev).eval()
     off, sc = _norm_arrays(pred)
     arrays = [store[v].data for v in pred.variables]
@@ -351,7 +356,8 @@ def predict_blocks(pred: Predictor, store: xr.Dataset, inits: np.ndarray, n_fram
             x = (x - off) / sc
             with torch.no_grad():
                 y = rollout(model, torch.from_numpy(x).to(dev), n_frames).float().cpu().numpy()
-            yield inits[b0:b0 + batch_size], (y * sc + off).astype(np.float32)
+            yield forecast_dataset(pred, store, inits[b0:b0 + batch_size], (y * sc + off).astype(np.float32), leads,
+                                   variables=list(variables) if variables else None, source=source)
             bar.update(len(p))
     finally:
         bar.close()
@@ -367,10 +373,8 @@ def _take(arr: Any, positions: np.ndarray) -> np.ndarray:
 
 
 def predict(pred: Predictor, store: xr.Dataset, inits: np.ndarray, n_frames: int, **kw: Any) -> xr.Dataset:
-    """All predictions in memory as one CF dataset (see `geostp.forecast.output.forecast_dataset`)."""
-    from geostp.forecast.output import forecast_dataset
-
-    blocks = [forecast_dataset(pred, store, t, y) for t, y in predict_blocks(pred, store, inits, n_frames, **kw)]
+    """All predictions in memory as one CF dataset (the blocks of `predict_blocks` joined)."""
+    blocks = list(predict_blocks(pred, store, inits, n_frames, **kw))
     return xr.concat(blocks, dim="init_time") if len(blocks) > 1 else blocks[0]
 
 

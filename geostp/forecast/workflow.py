@@ -21,7 +21,7 @@ import numpy as np
 import xarray as xr
 
 from geostp.errors import DataError, GeostpError, RunMismatchError, StoreError
-from geostp.forecast.output import forecast_dataset, open_forecast, write_forecast
+from geostp.forecast.output import open_forecast, write_forecast
 from geostp.forecast.predict import Predictor, parse_lead, predict_blocks, resolve_inits, unknown_variable
 from geostp.forecast.runs import check_model_name, list_runs, matching_runs, quick_train
 
@@ -219,9 +219,9 @@ def _run_forecast(req: ForecastRequest, echo: Echo) -> ForecastResult:
         result.reused = True
     else:
         def blocks():
-            for t, y in predict_blocks(pred, src.store, inits, n_frames, batch_size=req.batch_size, device=req.device,
-                                       progress=req.progress, source=src.label, stride=stride):
-                ds = forecast_dataset(pred, src.store, t, y, variables=req.variables, source=src.label)
+            for ds in predict_blocks(pred, src.store, inits, n_frames, variables=req.variables,
+                                     batch_size=req.batch_size, device=req.device, progress=req.progress,
+                                     source=src.label, stride=stride):
                 ds.attrs["request_key"] = key
                 yield ds
 

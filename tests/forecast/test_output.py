@@ -8,13 +8,12 @@ import xarray as xr
 
 from geostp.data.store import open_store
 from geostp.errors import StoreError
-from geostp.forecast.output import forecast_dataset, open_forecast, write_forecast
+from geostp.forecast.output import open_forecast, write_forecast
 from geostp.forecast.predict import Predictor, predict_blocks, resolve_inits
 
 
 def _blocks(pred, store, inits, n_frames=4):
-    for t, y in predict_blocks(pred, store, inits, n_frames, batch_size=3, progress=False):
-        yield forecast_dataset(pred, store, t, y, source="tiny test store")
+    yield from predict_blocks(pred, store, inits, n_frames, batch_size=3, progress=False, source="tiny test store")
 
 
 @pytest.fixture
@@ -93,3 +92,20 @@ def test_append_refuses_a_different_forecast(setup, tmp_path):
     with pytest.raises(StoreError, match=r"lead_time .* vs .*existing vs new"):
         write_forecast(_blocks(pred, store, inits[3:6], n_frames=2), out, append=True)
     assert open_forecast(out).sizes["init_time"] == 3
+
+
+def test_blocks_carry_their_coordinates_and_take_a_member_dim(setup):
+    from geostp.forecast.labels import forecast_dataset
+
+    pred, store, inits = setup
+    block = next(predict_blocks(pred, store, inits[:2], 3, progress=False))
+    assert block["t850"].dims == ("init_time", "lead_time", "lat", "lon")
+    np.testing.assert_array_equal(block["init_time"].values, inits[:2])
+    np.testing.assert_array_equal(block["valid_time"].values, inits[:2, None] + block["lead_time"].values)
+    np.testing.assert_array_equal(block["lat"].values, store["lat"].values)
+    assert block.attrs["model"] == "vip_mixer" and block["lat"].attrs["units"] == "degrees_north"
+    # an ensemble: values (B, M, L, C, H, W) get a `member` dim after init_time
+    values = np.stack([block["t850"].values[:, :, None], block["t850"].values[:, :, None] + 1], axis=1)
+    ens = forecast_dataset(pred, store, inits[:2], values, block["lead_time"].values, members=np.arange(2))
+    assert ens["t850"].dims == ("init_time", "member", "lead_time", "lat", "lon")
+    np.testing.assert_array_equal(ens["t850"].sel(member=1).values - 1, block["t850"].values)
