@@ -9,6 +9,12 @@ Examples:
     python benchmarks/bench_models.py --device cuda                       # everything, on a GPU
     python benchmarks/bench_models.py --quick --models simvpv2 convlstm --presets taxibj
     python benchmarks/bench_models.py --variants eager bf16 compile+bf16 --models simvpv2 --presets mmnist
+    python benchmarks/bench_models.py --decode      # S-HR-VQVAE raster decoding: cached vs frame-level
+
+`--decode` times S-HR-VQVAE's greedy raster decoding (batch 1, random weights: the cost does not depend
+on them) of one frame with the incremental cache and with the frame-level path it replaced, checks both
+pick the same codes, and times one whole forecast per preset with the cache; wall and CPU seconds, with
+the load average, in benchmarks/results/bench_models_decode_<device>.md.
 """
 
 from __future__ import annotations
@@ -158,6 +164,43 @@ def table(rows: list[Row], batch: int) -> str:
     return "\n".join(lines)
 
 
+def bench_decode(presets: list[str], device: torch.device) -> str:
+    """Markdown table of S-HR-VQVAE raster decoding: one frame cached vs frame-level, one full forecast cached."""
+    import os
+
+    def timed(fn):
+        _sync(device)
+        wall, cpu = time.perf_counter(), time.process_time()
+        out = fn()
+        _sync(device)
+        return out, time.perf_counter() - wall, time.process_time() - cpu
+
+    lines = ["| preset | tokens (T_in, levels, h, w) | 1 frame cached wall / CPU s | 1 frame frame-level wall / CPU s "
+             "| speed-up wall / CPU | same codes | full forecast (T_out frames) cached wall / CPU s | load avg |",
+             "|" + "---|" * 8]
+    for preset in presets:
+        torch.manual_seed(0)
+        model = create("s_hr_vqvae", preset).to(device).eval()
+        cfg = model.config
+        t_in, c, h, w = cfg.in_shape
+        grid = h // 2 ** cfg.downsamples, w // 2 ** cfg.downsamples
+        ctx = torch.randint(0, cfg.codebook_size, (1, t_in, cfg.levels, *grid), device=device)
+        with torch.no_grad():
+            fast, fw, fc = timed(lambda: model.prior.generate(ctx, 1, sample=False))
+            print(f"s_hr_vqvae {preset}: 1 frame cached {fw:.1f} s wall, {fc:.1f} s CPU", flush=True)
+            slow, sw, sc = timed(lambda: model.prior.generate(ctx, 1, sample=False, cache=False))
+            print(f"s_hr_vqvae {preset}: 1 frame frame-level {sw:.1f} s wall, {sc:.1f} s CPU", flush=True)
+            x = torch.rand(1, t_in, c, h, w, device=device)
+            _, pw, pc = timed(lambda: model.predict(x))
+            print(f"s_hr_vqvae {preset}: forecast of {cfg.t_out} frames cached {pw:.1f} s wall, {pc:.1f} s CPU",
+                  flush=True)
+        load = " ".join(f"{v:.1f}" for v in os.getloadavg())
+        lines.append(f"| {preset} | {t_in}, {cfg.levels}, {grid[0]}, {grid[1]} | {fw:.1f} / {fc:.1f} | {sw:.1f} / {sc:.1f} "
+                     f"| {sw / fw:.1f}x / {sc / fc:.1f}x | {torch.equal(fast, slow)} | {cfg.t_out}: {pw:.1f} / {pc:.1f} "
+                     f"| {load} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
@@ -169,11 +212,21 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=16, help="training / inference batch size (default 16)")
     parser.add_argument("--quick", action="store_true", help="1 warm-up + 2 timed steps (default 3 + 10)")
     parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
+    parser.add_argument("--decode", nargs="*", metavar="PRESET",
+                        help="only the S-HR-VQVAE decoding benchmark, on these presets (default: mmnist kth)")
     args = parser.parse_args()
 
     device = torch.device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.decode is not None:
+        dev = f"CPU, {torch.get_num_threads()} threads" if device.type == "cpu" else torch.cuda.get_device_name(device)
+        text = (f"# bench_models --decode: S-HR-VQVAE greedy raster decoding, batch 1, {dev}, torch {torch.__version__}\n\n"
+                f"{bench_decode(args.decode or ['mmnist', 'kth'], device)}\n")
+        print("\n" + text)
+        atomic_write_text(RESULTS / f"bench_models_decode_{device.type}.md", text)
+        print(f"saved {RESULTS / f'bench_models_decode_{device.type}.md'}")
+        return
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False  # fp32 means fp32

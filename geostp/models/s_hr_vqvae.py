@@ -39,11 +39,11 @@ Choices, where the seed summary is silent (reasons from `models-vipmixer-swinlst
   type-B mask keeps the next frame and later pixels (it leaks the future); these masks are checked by
   gradient probes in tests/models/test_s_hr_vqvae.py.
   No BatchNorm (its batch statistics would mix future positions in training).
-* Decoding re-runs only the frame being generated per choice: earlier frames are final, so each
-  layer's inputs (and the attention keys/values) for them are computed once per new frame and reused
-  (`STPixelCNN.frame_logits`; ~11x fewer operations than re-running the whole sequence at MMNIST size,
-  tested equal to full recomputation). Raster decoding still costs h*w*levels predictor passes per frame
-  (10 frames of 16x16x4 codes: 10,240 single-frame passes).
+* Decoding is incremental: the context runs once, each decoded frame extends every layer's record, and
+  in raster order each choice runs the predictor at ONE position from cached layer inputs
+  (geostp.models.s_hr_vqvae_cache, fast generation as Ramachandran et al. 2017); greedy codes are tested
+  identical to the frame-level path (`generate(cache=False)`, `STPixelCNN.frame_logits`: the whole
+  current frame per choice) and to full recomputation. Speed: `benchmarks/bench_models.py --decode`.
 * `spatial_order="none"` is a faster variant: the current frame is not raster-ordered (only levels are),
   so decoding costs `levels` predictor passes per frame instead of h*w*levels; label results with it.
 * Training stages (declared by `training_stages()`): `vqvae` (tokeniser: MSE + commitment on all
@@ -466,25 +466,42 @@ class STPixelCNN(nn.Module):
 
     @torch.no_grad()
     def generate(self, context: torch.Tensor, t_out: int, sample: bool, temperature: float = 1.0,
-                 generator: torch.Generator | None = None, raster: bool = True) -> torch.Tensor:
+                 generator: torch.Generator | None = None, raster: bool = True, cache: bool = True) -> torch.Tensor:
         """Extend codes (B, T_in, levels, h, w) by t_out frames, position by position (raster) or frame by
-        frame, level by level; argmax or sampling at `temperature`. Returns the new (B, t_out, levels, h, w)."""
+        frame, level by level; argmax or sampling at `temperature`. Returns the new (B, t_out, levels, h, w).
+        Raster order runs one position per choice from cached layer inputs (`cache=True`,
+        geostp.models.s_hr_vqvae_cache) or the whole current frame per choice (`cache=False`, the reference)."""
         b, t_in, n, h, w = context.shape
         codes = torch.cat([context, context.new_zeros(b, t_out, n, h, w)], dim=1)
         positions = [(y, x) for y in range(h) for x in range(w)] if raster else [(slice(None), slice(None))]
+
+        def pick(logits: torch.Tensor) -> torch.Tensor:  # (B, m[, h, w]) -> (B[, h, w])
+            if not sample:
+                return logits.argmax(1)
+            p = torch.softmax(logits.movedim(1, -1).float() / temperature, dim=-1)
+            return torch.multinomial(p.reshape(-1, p.shape[-1]), 1, generator=generator).view(p.shape[:-1])
+
+        record: list[torch.Tensor] = []
         for t in range(t_in, t_in + t_out):
-            record: list[torch.Tensor] = []  # earlier frames are final: run them once per new frame
+            if raster and cache:
+                from geostp.models.s_hr_vqvae_cache import FrameDecoder
+
+                if not record:  # the context runs once; each decoded frame then extends the record
+                    self.forward_features(self.embed_codes(codes[:, :t]), record)
+                dec = FrameDecoder(self, record, t, (h, w))
+                for y, x in positions:
+                    here = codes[:, t, :, y, x]  # (B, levels), a view: picks land in `codes`
+                    for i in range(n):
+                        logits, inputs = dec.logits(here, y, x)
+                        here[:, i] = pick(logits[:, i])
+                    dec.finish(here, y, x, inputs)
+                record = dec.record()
+                continue
+            record = []  # earlier frames are final: run them once per new frame
             self.forward_features(self.embed_codes(codes[:, :t]), record)
             for y, x in positions:
                 for i in range(n):
-                    logits = self.frame_logits(codes[:, t:t + 1], t, record)[:, i, :, y, x]  # (B, m[, h, w])
-                    if sample:
-                        p = torch.softmax(logits.movedim(1, -1).float() / temperature, dim=-1)
-                        pick = torch.multinomial(p.reshape(-1, p.shape[-1]), 1, generator=generator)
-                        pick = pick.view(p.shape[:-1])
-                    else:
-                        pick = logits.argmax(1)
-                    codes[:, t, i, y, x] = pick
+                    codes[:, t, i, y, x] = pick(self.frame_logits(codes[:, t:t + 1], t, record)[:, i, :, y, x])
         return codes[:, t_in:]
 
 

@@ -209,3 +209,35 @@ def test_cached_generation_equals_full_recomputation(order):
         m.prior.forward_features(m.prior.embed_codes(codes[:, :4]), record)
         torch.testing.assert_close(m.prior.frame_logits(codes[:, 4:5], 4, record), m.prior(codes[:, :5])[:, 4])
     assert torch.equal(fast, slow) and fast.unique().numel() > 1
+
+
+@pytest.mark.parametrize("seed,kernel", [(0, 3), (1, 3), (2, 5)])
+def test_incremental_decoding_picks_exactly_the_frame_level_codes(seed, kernel):
+    """Cached one-position decoding (the default) against today's whole-frame decoding: identical greedy codes,
+    and the record it hands to the next frame matches a full forward pass over the decoded frames."""
+    from geostp.models.s_hr_vqvae_cache import FrameDecoder
+
+    torch.manual_seed(seed)
+    m = create("s_hr_vqvae", "tiny", levels=3, prior_hidden=24, prior_kernel=kernel, attention_every=1,
+               t_out=3).eval()
+    with torch.no_grad():
+        for p in m.prior.parameters():
+            p.mul_(3.0)
+        context = torch.randint(0, 8, (2, 3, 3, 4, 4))
+        cached = m.prior.generate(context, 3, sample=False)
+        frame_level = m.prior.generate(context, 3, sample=False, cache=False)
+        assert torch.equal(cached, frame_level) and cached.unique().numel() > 2
+        codes = torch.cat([context, cached], dim=1)
+        record: list = []
+        m.prior.forward_features(m.prior.embed_codes(codes[:, :3]), record)
+        dec = FrameDecoder(m.prior, record, 3, (4, 4))
+        for y in range(4):
+            for x in range(4):
+                _, inputs = dec.logits(codes[:, 3, :, y, x], y, x)
+                dec.finish(codes[:, 3, :, y, x], y, x, inputs)
+        full: list = []
+        m.prior.forward_features(m.prior.embed_codes(codes[:, :4]), full)
+        for got, want in zip(dec.record(), full):
+            torch.testing.assert_close(got, want, rtol=1e-3, atol=1e-3)
+        greedy = m.predict(torch.rand(1, 3, 2, 16, 16))
+    assert greedy.shape == (1, 3, 2, 16, 16)
