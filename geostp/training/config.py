@@ -2,7 +2,8 @@
 
 Sections: ``data`` (store, variables, splits, T_in/T_out, frame step), ``model`` (registry name, preset,
 overrides), ``optim``, ``schedule``, ``train`` (length, global batch, accumulation, clipping, precision,
-seed, checkpoint cadence), ``eval`` (cadence, early stopping) and ``out``. Unknown keys are refused with
+seed, checkpoint cadence), ``eval`` (cadence, early stopping), ``speed`` (memory format, compile, optimizer
+kernel, host-to-device copies: how fast, never what is learned) and ``out``. Unknown keys are refused with
 the list of valid ones; `--set a.b=value` overrides go through `geostp.config.apply_overrides`.
 """
 
@@ -87,6 +88,21 @@ class TrainSection:
 
 
 @dataclass
+class SpeedConfig:
+    """How fast the same training runs (none of these changes what is learned beyond rounding); each option
+    that cannot take effect on the device says so in the log instead of doing nothing (geostp.training.speed)."""
+
+    channels_last: bool = False  # 4-D conv weights and activations in NHWC (tensor cores like it)
+    compile: bool = False  # torch.compile the model (its __call__, so training_loss runs compiled too)
+    compile_mode: Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"] = "default"
+    compile_backend: str = "inductor"  # torch.compile backend ("aot_eager" checks the graph without codegen)
+    optimizer_impl: Literal["auto", "fused", "foreach", "loop"] = "auto"  # auto: fused on GPU, torch's choice on CPU
+    pin_memory: bool | None = None  # page-locked host batches (None: on when training on a GPU)
+    prefetch: int = 0  # batches copied to the GPU ahead of use on a side stream (0 = copy when needed)
+    cuda_graphs: bool = False  # capture forward+backward as CUDA graphs (static shapes; GPU only; needs compile)
+
+
+@dataclass
 class EvalConfig:
     """Validation cadence, per-lead metrics and early stopping on `monitor` (lower is better)."""
 
@@ -108,6 +124,7 @@ class TrainConfig:
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     train: TrainSection = field(default_factory=TrainSection)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    speed: SpeedConfig = field(default_factory=SpeedConfig)
     out: str | None = None  # run directory (None = runs/<model>-<timestamp>)
 
     def __post_init__(self) -> None:
@@ -128,7 +145,8 @@ def _validate(cfg: TrainConfig) -> None:
         if value is not None and value <= 0:
             raise ConfigError(f"{key} must be > 0 (or null), got {value}")
     for key, value in {"train.checkpoint_every": t.checkpoint_every, "eval.every": cfg.eval.every,
-                       "data.num_workers": cfg.data.num_workers, "schedule.warmup_steps": cfg.schedule.warmup_steps}.items():
+                       "data.num_workers": cfg.data.num_workers, "schedule.warmup_steps": cfg.schedule.warmup_steps,
+                       "speed.prefetch": cfg.speed.prefetch}.items():
         if value < 0:
             raise ConfigError(f"{key} must be >= 0, got {value}")
     if t.batch_size % t.grad_accum:
@@ -161,7 +179,7 @@ def config_dict(cfg: TrainConfig) -> dict[str, Any]:
 # Keys a resume may change: they affect how long or how verbosely training runs, never what it learns.
 RESUME_MUTABLE = (
     "out", "train.epochs", "train.max_steps", "train.stop_at_step", "train.checkpoint_every", "train.log_every",
-    "train.progress", "eval.", "data.num_workers", "data.in_memory", "data.store",
+    "train.progress", "eval.", "data.num_workers", "data.in_memory", "data.store", "speed.",
 )
 
 

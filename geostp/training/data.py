@@ -182,10 +182,11 @@ def _identity(batch: Any) -> Any:
     return batch
 
 
-def batch_loader(dataset: Dataset, sampler: Any, num_workers: int) -> DataLoader:
-    """A DataLoader over `sampler`'s (epoch, indices) items: batches in sampler order, workers prefetching."""
+def batch_loader(dataset: Dataset, sampler: Any, num_workers: int, pin_memory: bool | None = None) -> DataLoader:
+    """A DataLoader over `sampler`'s (epoch, indices) items: batches in sampler order, workers prefetching;
+    `pin_memory` None = page-locked when a GPU is present."""
     return DataLoader(BatchFetcher(dataset), sampler=sampler, batch_size=None, collate_fn=_identity,
-                      num_workers=num_workers, pin_memory=torch.cuda.is_available(),
+                      num_workers=num_workers, pin_memory=torch.cuda.is_available() if pin_memory is None else pin_memory,
                       persistent_workers=num_workers > 0, prefetch_factor=4 if num_workers > 0 else None,
                       generator=torch.Generator())  # own generator: starting a loader never moves the global RNG
 

@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 
 from geostp.errors import ConfigError, RunMismatchError
 from geostp.training import checkpoint as ckpt
+from geostp.training import speed
 from geostp.training.build import build_model
 from geostp.training.data import DataSignature, GlobalBatchSampler, batch_loader, open_data, valid_batches
 from geostp.training.logging import MetricsLogger, environment, plot_learning_curve
@@ -60,6 +61,10 @@ def train(config: Any = None, out: str | Path | None = None, overrides: list[str
     with acc.main_process_first():  # the main process builds a missing sample store first
         data = open_data(cfg.data)
     model = build_model(cfg.model, data.signature)
+    unsped = speed.not_applicable(cfg.speed, acc.device)
+    for note in unsped:  # said, never silently dropped
+        acc.print(f"geostp: {note}")
+    sped_up = speed.prepare_model(model, cfg.speed, acc.device)
     if resume is not None:
         saved = DataSignature.from_dict(ckpt.read_signature(run_dir))
         if bad := saved.mismatches(data.signature):
@@ -74,7 +79,7 @@ def train(config: Any = None, out: str | Path | None = None, overrides: list[str
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = scheduler = None
     if trainable:
-        optimizer = build_optimizer(model, cfg.optim)
+        optimizer = build_optimizer(model, cfg.optim, speed.optimizer_options(cfg.speed, acc.device))
         scheduler = build_scheduler(optimizer, cfg.schedule, stages)
         objective, optimizer = acc.prepare(objective, optimizer)
         acc.register_for_checkpointing(scheduler)
@@ -87,7 +92,7 @@ def train(config: Any = None, out: str | Path | None = None, overrides: list[str
     elif acc.is_main_process:
         if overwrite and resume is None:
             clear_run_dir(run_dir)
-        ckpt.write_run_files(run_dir, cfg, data.signature, data.stats, environment(acc))
+        ckpt.write_run_files(run_dir, cfg, data.signature, data.stats, {**environment(acc), "speed": {"applied": sped_up, "not_applicable": unsped}})
     acc.wait_for_everyone()
     log = MetricsLogger(run_dir, acc.is_main_process, resume_step=trainer["step"] if state_dir else None)
     val_batches = valid_batches(len(data.valid), cfg.data.valid_max_windows, cfg.eval.batch_size or micro,
@@ -98,7 +103,9 @@ def train(config: Any = None, out: str | Path | None = None, overrides: list[str
         log.log("baseline", 0, **evaluate(lambda x: persistence(x, data.signature.t_out), "persistence"))
     step = trainer["step"]
     sampler.start_epoch, sampler.start_step = divmod(step, steps_per_epoch)
-    batches = iter(batch_loader(data.train, sampler, cfg.data.num_workers))
+    batches = speed.DevicePrefetcher(
+        batch_loader(data.train, sampler, cfg.data.num_workers, speed.pin_memory(cfg.speed, acc.device)),
+        acc.device, cfg.speed.prefetch)
     eval_every = cfg.eval.every or steps_per_epoch
     stop_at = min(total, t.stop_at_step) if t.stop_at_step and t.stop_at_step > step else total  # a reached stop is spent
     bar = tqdm(total=total, initial=step, desc=f"train {cfg.model.name}", disable=not (t.progress and acc.is_main_process))
@@ -111,7 +118,7 @@ def train(config: Any = None, out: str | Path | None = None, overrides: list[str
         objective.train()
         for a in range(t.grad_accum):  # accumulate micro-batches; gradients sync on the last one only
             tick = time.perf_counter()
-            x, y = (b.to(acc.device, non_blocking=True) for b in next(batches))
+            x, y = next(batches)  # on the device (DevicePrefetcher moves them, non_blocking)
             waited += time.perf_counter() - tick
             with acc.no_sync(objective) if a < t.grad_accum - 1 else contextlib.nullcontext():
                 loss, terms = objective(x, y)

@@ -19,14 +19,15 @@ from geostp.registry import Registry
 from geostp.training.config import OptimConfig, ScheduleConfig
 
 OPTIMIZERS: Registry = Registry("optimizer")
-OPTIMIZERS.add("adam", lambda p, c: torch.optim.Adam(p, lr=c.lr, betas=c.betas, eps=c.eps, weight_decay=c.weight_decay))
-OPTIMIZERS.add("adamw", lambda p, c: torch.optim.AdamW(p, lr=c.lr, betas=c.betas, eps=c.eps, weight_decay=c.weight_decay))
-OPTIMIZERS.add("sgd", lambda p, c: torch.optim.SGD(p, lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay))
+OPTIMIZERS.add("adam", lambda p, c, **k: torch.optim.Adam(p, lr=c.lr, betas=c.betas, eps=c.eps, weight_decay=c.weight_decay, **k))
+OPTIMIZERS.add("adamw", lambda p, c, **k: torch.optim.AdamW(p, lr=c.lr, betas=c.betas, eps=c.eps, weight_decay=c.weight_decay, **k))
+OPTIMIZERS.add("sgd", lambda p, c, **k: torch.optim.SGD(p, lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay, **k))
 
 
-def build_optimizer(model: nn.Module, cfg: OptimConfig) -> torch.optim.Optimizer:
-    """The configured torch optimizer over every trainable parameter of `model`."""
-    return OPTIMIZERS.get(cfg.name)([p for p in model.parameters() if p.requires_grad], cfg)
+def build_optimizer(model: nn.Module, cfg: OptimConfig, kernel: dict[str, bool] | None = None) -> torch.optim.Optimizer:
+    """The configured torch optimizer over every trainable parameter of `model`; `kernel` picks its
+    implementation (`fused=True`, `foreach=True`; see geostp.training.speed.optimizer_options)."""
+    return OPTIMIZERS.get(cfg.name)([p for p in model.parameters() if p.requires_grad], cfg, **(kernel or {}))
 
 
 @dataclass(frozen=True)
