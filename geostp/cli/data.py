@@ -93,6 +93,14 @@ def _levels(text: str | None) -> list[float] | None:
               help="custom: vertical levels to take from every variable that has a level axis (pressure levels in "
                    "hPa, or model level numbers); each becomes a channel named like WeatherBench: --var t --levels "
                    "850 500 gives t850 and t500.")
+@click.option("--grid", default=None, type=click.Choice(["5.625", "2.8125", "1.40625"]),
+              help="Regrid to a WeatherBench equiangular grid (degrees; lat -90+d/2..90-d/2, lon 0..360-d) while "
+                   "preparing; needs the `regrid` extra. Example: --grid 5.625")
+@click.option("--grid-like", default=None, metavar="STORE", type=click.Path(),
+              help="Regrid to the lat/lon grid of an existing geostp store, so two sources meet on one grid.")
+@click.option("--regrid", "regrid_method", default="conservative", type=click.Choice(["conservative", "bilinear"]),
+              help="Regridding method for --grid/--grid-like (xarray-regrid): conservative (default, keeps area "
+                   "means) or bilinear.")
 @click.option("--fill", default=None, metavar="VALUE|mean|nearest",
               help="What to do with NaNs in the source (by default prepare stops and says where they are): a "
                    "number (--fill 0), mean (the variable's train-split mean) or nearest (the nearest valid "
@@ -103,8 +111,8 @@ def _levels(text: str | None) -> list[float] | None:
               help="Run on a dask distributed scheduler, e.g. --scheduler tcp://10.0.0.5:8786 "
                    "(needs the `distributed` extra). Default: local threads.")
 @click.option("--progress/--no-progress", default=True, help="Show progress bars (default: on).")
-def prepare(catalog, more_vars, root, variables, out, splits, step, resolution, levels, fill, overwrite, scheduler,
-            progress) -> None:
+def prepare(catalog, more_vars, root, variables, out, splits, step, resolution, levels, grid, grid_like, regrid_method,
+            fill, overwrite, scheduler, progress) -> None:
     """Turn a dataset's published files into one analysis-ready Zarr store, then summarise it.
 
     CATALOG is one of the packaged catalogs (weatherbench, weatherbench2, taxibj, mmnist, kth, custom; see
@@ -126,13 +134,15 @@ def prepare(catalog, more_vars, root, variables, out, splits, step, resolution, 
           --splits train=2000-2015,test=2016 --out mine.zarr
       geostp data prepare custom --path era5_pl.grib --var t --levels 850 500 \\
           --splits train=2000-2015,test=2016 --out t_levels.zarr
+      geostp data prepare custom --path 'era5_0.25/*.nc' --var t2m --grid 5.625 \\
+          --splits train=2000-2015,test=2016 --out t2m_5.625.zarr
     """
     from geostp.data.prepare import prepare as run
     from geostp.data.summary import summarize_store
 
     names = [n for item in (*variables, *more_vars) for n in item.replace(",", " ").split()] or None
     path = run(catalog, out, root=root, variables=names, splits=splits, step=step, resolution=resolution,
-               levels=_levels(levels), fill=fill,
+               levels=_levels(levels), grid=grid, grid_like=grid_like, regrid_method=regrid_method, fill=fill,
                overwrite=overwrite, scheduler=scheduler, progress=progress, echo=lambda m: click.echo(m, err=True))
     click.echo(summarize_store(path))
 

@@ -21,6 +21,7 @@ import xarray as xr
 from geostp.catalogs.base import PrepareRequest, Source, step_str
 from geostp.catalogs.registry import get_reader
 from geostp.catalogs.spec import load_catalog
+from geostp.data.regrid import RegridRequest, regrid
 from geostp.data.store import write_store
 from geostp.errors import ConfigError, DataError, StoreError, missing_extra
 from geostp.io import provenance
@@ -176,6 +177,9 @@ def prepare(
     step: str | None = None,
     resolution: str | None = None,
     levels: list[float] | None = None,
+    grid: str | None = None,
+    grid_like: str | None = None,
+    regrid_method: str = "conservative",
     fill: str | None = None,
     overwrite: bool = False,
     scheduler: str | None = None,
@@ -194,12 +198,18 @@ def prepare(
         levels=[float(v) for v in levels] if levels else None,
     )
     reader.check_request(req)
+    regrid_req = RegridRequest(grid=grid, grid_like=str(grid_like) if grid_like else None, method=regrid_method)
+    if regrid_method != "conservative" and not regrid_req.wanted():
+        raise ConfigError(f"--regrid {regrid_method} needs a target: --grid 5.625|2.8125|1.40625 or --grid-like STORE")
     out = Path(out)
     if out.exists() and not overwrite:
         raise StoreError(f"{out} exists; pass --overwrite to replace it (it is kept until the new store is complete)")
     with dask_client(scheduler):
         source = reader.open(req)
         ds, time_step, split_rules = _select(source, spec, req)
+        regridded = None
+        if regrid_req.wanted():
+            ds, regridded = regrid(ds, regrid_req)
         names = list(ds.data_vars)
         nans = find_nans(ds, names, progress and not scheduler)
         if nans and fill is None:
@@ -219,6 +229,7 @@ def prepare(
             request={"variables": names, "splits": split_rules, "step": time_step, "resolution": resolution, "fill": fill,
                      "levels": req.levels},
             filled={v: n for v, (n, _) in nans.items()} if fill else {}, notes=source.notes, catalog_spec=spec.to_dict(),
+            **({"regrid": regridded} if regridded else {}),
         )
         write_store(
             ds, out, catalog=spec.name, time_step=time_step, norm_kind=spec.normalization,
