@@ -14,7 +14,7 @@ from geostp.data import open_store, open_windows
 from geostp.data.grid import is_periodic_lon, normalize_lon
 from geostp.errors import DataError, GeostpError
 from tests.fixtures import prepare_cli
-from tests.fixtures.cf import write_coards_wind, write_era5_cds, write_grib
+from tests.fixtures.cf import write_coards_wind, write_era5_cds, write_grib, write_ostia_like
 
 
 def check_windows(out, split, source_frame) -> int:
@@ -215,3 +215,16 @@ def test_grib_forecast_steps_become_valid_times(tmp_path):
     np.testing.assert_array_equal(ds["time"].values, valid.values)
     for t in valid:
         np.testing.assert_array_equal(ds["t2m"].sel(time=t).values, written[("t2m", 2, t)][::-1])
+
+
+def test_bounds_auxiliary_and_grid_mapping_variables_are_ignored(tmp_path):
+    times = pd.date_range("2010-01-01", periods=4, freq="1D")
+    src = write_ostia_like(tmp_path / "sst.nc", times)
+    out = tmp_path / "sst.zarr"
+    prepare_cli("custom", "--path", tmp_path / "sst.nc", "--var", "sst=surface_temperature", "--splits", "train=2010",
+                "--out", out)
+    ds = open_store(out)
+    assert set(ds.data_vars) == {"sst"} and set(ds.coords) == {"time", "lat", "lon", "split", "segment"}
+    np.testing.assert_array_equal(ds["sst"].values, src["surface_temperature"].values[:, ::-1])
+    np.testing.assert_array_equal(ds["time"].values, times.values)  # valid time, not forecast_reference_time
+    assert ds["sst"].attrs["standard_name"] == "sea_surface_temperature"
