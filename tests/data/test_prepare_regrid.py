@@ -96,3 +96,23 @@ def test_target_not_covered_and_method_without_target(tmp_path):
         prepare_cli("custom", *args, "--grid", "5.625")
     with pytest.raises(ConfigError, match=r"--regrid bilinear needs a target: --grid"):
         prepare_cli("custom", *args, "--regrid", "bilinear")
+
+
+def test_regional_target_across_greenwich_from_a_global_source(tmp_path):
+    src = write_source(tmp_path / "s.nc")
+    lat = -87.1875 + 5.625 * np.arange(21, 29)  # 30.9375 .. 70.3125
+    lon = 5.625 * np.arange(-5, 8)  # -28.125 .. 39.375: a European box in -180..180
+    region = xr.Dataset({"t2m": (("time", "lat", "lon"), np.zeros((len(TIMES), len(lat), len(lon)), np.float32))},
+                        coords={"time": TIMES, "lat": ("lat", lat, {"units": "degrees_north"}),
+                                "lon": ("lon", lon, {"units": "degrees_east"})})
+    region.to_netcdf(tmp_path / "region.nc")
+    prepare_cli("custom", "--path", tmp_path / "region.nc", "--var", "t2m", "--splits", "train=2015,test=2016",
+                "--out", tmp_path / "region.zarr")
+    out = tmp_path / "eu.zarr"
+    prepare_cli("custom", "--path", tmp_path / "s.nc", "--var", "t2m", "--grid-like", tmp_path / "region.zarr",
+                "--splits", "train=2015,test=2016", "--out", out)
+    ds = open_store(out)
+    assert ds.attrs["periodic_lon"] is False
+    np.testing.assert_array_equal(ds["lon"].values, lon)
+    want = conservative_oracle(src)[:, 21:29][..., np.mod(np.arange(-5, 8), 64)]
+    np.testing.assert_allclose(ds["t2m"].values, want, atol=1e-4, rtol=0)
