@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import xarray as xr
 
-from geostp.forecast.workflow import ForecastRequest, run_forecast, summary_lines
+from geostp.workflows.forecast import ForecastRequest, run_forecast, summary_lines
 from geostp.plots.maps import animate_map
 
 

@@ -8,8 +8,9 @@ Data (put in $ROOT, default data/moving_mnist):
 
 Run:  python examples/04_moving_mnist_all_models.py [--steps 2000] [--models simvp simvpv2 ...]
 
-For each model it runs `geostp train` with the model's `mmnist` preset (10 -> 10 frames), forecasts the
-test split with `geostp forecast`, then scores all forecasts together with `geostp evaluate`, which
+For each model it trains (`geostp.training.train`, the code behind `geostp train`) with the model's `mmnist`
+preset (10 -> 10 frames), forecasts the test split (`geostp.workflows.forecast.run_forecast`), then scores all
+forecasts together (`geostp.workflows.evaluate.evaluate_paths`, behind `geostp evaluate`), which
 prints MSE / MAE / SSIM / PSNR per lead time (OpenSTL conventions: per-frame sums on the [0, 1] scale,
 SSIM with data range 2) with bootstrap intervals, and a scorecard of percent changes against
 persistence, and writes eval_mmnist/mse_vs_lead.png.
@@ -24,17 +25,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
-import sys
 
+from geostp.data.prepare import prepare
 from geostp.models import list_models, list_presets
+from geostp.training import train
+from geostp.workflows.evaluate import evaluate_paths, report_lines
+from geostp.workflows.forecast import ForecastRequest, run_forecast
 
 BASELINES = {"persistence", "climatology"}
-
-
-def sh(*args: str) -> None:
-    print("$", " ".join(args), flush=True)
-    subprocess.run(args, check=True)
 
 
 def main() -> None:
@@ -43,25 +41,22 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=2000)
     ap.add_argument("--models", nargs="*", default=None)
     args = ap.parse_args()
-    geostp = [sys.executable, "-m", "geostp.cli.main"]
     models = args.models or [m for m in list_models() if m not in BASELINES and "mmnist" in list_presets(m)]
     if not os.path.exists("mmnist.zarr"):
-        sh(*geostp, "data", "prepare", "mmnist", "--root", args.root, "--out", "mmnist.zarr")
+        prepare("mmnist", "mmnist.zarr", root=args.root)
     forecasts = []
     for name in models:
         run = f"runs/{name}-mmnist"
         if not os.path.exists(f"{run}/best.safetensors"):
-            sh(*geostp, "train", "--config", "pipelines/configs/tiny.yaml", "--out", run, "--overwrite",
-               "--set", "data.store=mmnist.zarr", "--set", "data.variables=null", "--set", "data.step=null",
-               "--set", "data.t_in=10", "--set", "data.t_out=10", "--set", "data.in_memory=false",
-               "--set", f"model.name={name}", "--set", "model.preset=mmnist",
-               "--set", f"train.max_steps={args.steps}", "--set", "optim.lr=0.001",
-               "--set", f"eval.every={max(args.steps // 4, 1)}")
+            train("pipelines/configs/tiny.yaml", out=run, overwrite=True, overrides=[
+                "data.store=mmnist.zarr", "data.variables=null", "data.step=null", "data.t_in=10", "data.t_out=10",
+                "data.in_memory=false", f"model.name={name}", "model.preset=mmnist", f"train.max_steps={args.steps}",
+                "optim.lr=0.001", f"eval.every={max(args.steps // 4, 1)}"])
         out = f"fc_mmnist_{name}.zarr"
-        sh(*geostp, "forecast", "--model", name, "--var", "frames", "--run", run, "--data", "mmnist.zarr",
-           "--init", "test", "--out", out, "--overwrite", "--no-plot", "--no-score")
+        run_forecast(ForecastRequest(model=name, variables=["frames"], run=run, data="mmnist.zarr", init=["test"],
+                                     out=out, overwrite=True, plot=False, score=False))
         forecasts.append(out)
-    sh(*geostp, "evaluate", *forecasts, "--truth", "mmnist.zarr", "--out", "eval_mmnist")
+    print("\n".join(report_lines(evaluate_paths(forecasts, "mmnist.zarr", "eval_mmnist"))))
 
 
 if __name__ == "__main__":

@@ -37,70 +37,8 @@ def evaluate(forecasts: tuple[str, ...], truth: str, out: str | None, metrics: t
       geostp evaluate runs/quick-vip_mixer-t850-*/forecasts/*.zarr --truth sample
       geostp evaluate fc_vip.zarr fc_simvp.zarr --truth wb5.625.zarr --out eval/ --metric rmse --metric acc
     """
-    from pathlib import Path
+    from geostp.workflows.evaluate import evaluate_paths, report_lines
 
-    import numpy as np
-
-    from geostp.errors import DataError
-    from geostp.evaluation.scorecard import (
-        BootstrapConfig, format_table, per_time_scores, relative_scorecard, scored_inits, summarize, write_scores)
-    from geostp.forecast.output import open_forecast
-    from geostp.forecast.workflow import resolve_data
-    from geostp.plots.curves import plot_skill
-
-    src = resolve_data(truth)
-    opened = {}
-    for path in forecasts:
-        fc = open_forecast(path)
-        name = fc.attrs.get("model", Path(path).stem)
-        if name in opened:
-            name = f"{name}:{Path(path).stem}"
-        opened[name] = fc
-    common = None
-    for name, fc in opened.items():
-        ok, dropped = scored_inits(fc, src.store)
-        if len(dropped):
-            click.echo(f"{name}: {len(dropped)} of {fc.sizes['init_time']} init times have valid times outside the "
-                       "truth store and are not scored", err=True)
-        common = ok if common is None else np.intersect1d(common, ok)
-    if common is None or len(common) == 0:
-        raise DataError("the forecasts share no init time that the truth store can verify")
-    pt = per_time_scores(opened, src.store, np.sort(common), metrics=list(metrics) or None, progress=True)
-    cfg = BootstrapConfig(n_boot=n_boot, block_length=block_length)
-    scores = summarize(pt, cfg)
-    first = next(iter(opened.values()))
-    for v in scores["variable"].values:
-        if str(v) in first.data_vars:
-            scores.attrs[f"units_{v}"] = first[str(v)].attrs.get("units", "")
-    card = relative_scorecard(pt, reference, cfg) if len(scores["model"]) > 1 else None
-    out_dir = Path(out) if out else Path(f"eval-{Path(forecasts[0]).name.removesuffix('.zarr')}")
-    paths = write_scores(scores, out_dir, scorecard=card)
-    main_metric = "rmse" if "rmse" in scores["metric"].values else str(scores["metric"].values[0])
-    paths["png"] = plot_skill(scores, out_dir / f"{main_metric}_vs_lead.png", metric=main_metric)
-    for metric in scores["metric"].values:
-        click.echo(format_table(scores, str(metric)))
-    if card is not None:
-        click.echo(_scorecard_text(card, main_metric))
-    for kind, p in paths.items():
-        click.echo(f"{kind}: {p}")
-
-
-def _scorecard_text(card, metric: str) -> str:
-    """Percent change against the reference per lead; '*' where the 95% interval excludes 0."""
-    import numpy as np
-
-    lines = [f"scorecard: {metric.upper()} change vs {card.attrs['reference']} in % (* = significant at 95%)"]
-    for var in card["variable"].values:
-        sub = card.sel(variable=var, metric=metric)
-        models = [str(m) for m in sub["model"].values if str(m) != card.attrs["reference"]]
-        lines.append(f"{var}:{'lead':>6} " + "".join(f"{m:>16}" for m in models))
-        for li, lead in enumerate(sub["lead_time"].values):
-            label = f"{lead / np.timedelta64(1, 'h'):g}h" if isinstance(lead, np.timedelta64) else f"{lead}f"
-            cells = []
-            for m in models:
-                s = sub.sel(model=m)
-                v, lo, hi = (float(s[k].values[li]) for k in ("relative_change_percent", "ci_low", "ci_high"))
-                star = "*" if lo > 0 or hi < 0 else " "
-                cells.append(f"{v:+.1f}{star}".rjust(16))
-            lines.append(f"{'':{len(str(var)) + 1}}{label:>6} " + "".join(cells))
-    return "\n".join(lines)
+    result = evaluate_paths(forecasts, truth, out, metrics=list(metrics) or None, reference=reference, n_boot=n_boot,
+                            block_length=block_length, echo=lambda line: click.echo(line, err=True))
+    click.echo("\n".join(report_lines(result)))

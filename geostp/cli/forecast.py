@@ -53,7 +53,7 @@ def forecast(model: str, variables: tuple[str, ...], run: str | None, data: str 
       geostp forecast --model simvpv2 --var z500 --run runs/simvpv2-wb --data wb5.625.zarr --out fc.zarr
       geostp forecast --model vip_mixer --var t850 --init 2018-06-01/2018-06-30 --out fc.zarr --append
     """
-    from geostp.forecast.workflow import ForecastRequest, run_forecast, summary_lines
+    from geostp.workflows.forecast import ForecastRequest, run_forecast, summary_lines
 
     req = ForecastRequest(model=model, variables=list(variables), run=run, data=data, init=list(init) or None,
                           lead=lead, out=out, plot=plot, device=device, batch_size=batch_size, overwrite=overwrite,

@@ -49,9 +49,18 @@ def models(models: tuple[str, ...], presets: tuple[str, ...], published: bool, n
     """
     from tqdm import tqdm
 
+    from geostp.models.flops import count_preset
+
+    jobs = _jobs(models, presets)
+    counts = [count_preset(n, p, flops=not no_flops)
+              for n, p in tqdm(jobs, desc="counting", unit="preset", leave=False, disable=len(jobs) < 4)]
+    click.echo(_table(*_rows(counts, published, flops=not no_flops), markdown))
+
+
+def _jobs(models: tuple[str, ...], presets: tuple[str, ...]) -> list[tuple[str, str]]:
+    """(model, preset) pairs selected by --model/--preset; unknown names listed with the known ones."""
     from geostp.errors import UnknownNameError
     from geostp.models import list_models, list_presets
-    from geostp.models.flops import count_preset
 
     known_models = list_models()
     for name in models:
@@ -62,11 +71,11 @@ def models(models: tuple[str, ...], presets: tuple[str, ...], published: bool, n
     for p in presets:
         if p not in known_presets:
             raise UnknownNameError("preset", p, known_presets)
-    jobs = [(n, p) for n in names for p in list_presets(n) if not presets or p in presets]
+    return [(n, p) for n in names for p in list_presets(n) if not presets or p in presets]
 
-    flops = not no_flops
-    counts = [count_preset(n, p, flops=flops)
-              for n, p in tqdm(jobs, desc="counting", unit="preset", leave=False, disable=len(jobs) < 4)]
+
+def _rows(counts: list, published: bool, flops: bool) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the counts table (with the published counts and sources if asked)."""
     if published:
         counts = [c for c in counts if c.published]
         header = ["model", "preset", "params (ours)", "published", "diff %"] + (["GFLOPs (ours)"] if flops else [])
@@ -77,4 +86,4 @@ def models(models: tuple[str, ...], presets: tuple[str, ...], published: bool, n
         header = ["model", "preset", "params"] + (["GFLOPs/sample"] if flops else [])
         rows = [[c.model, c.preset, _fmt_params(c.params)] + ([_fmt_gflops(c.gflops)] if flops else [])
                 for c in counts]
-    click.echo(_table(header, rows, markdown))
+    return header, rows

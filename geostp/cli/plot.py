@@ -31,50 +31,8 @@ def plot(forecast: str, var: str | None, lead: str | None, init: str | None, tru
       geostp plot fc.zarr --var t850 --lead 72h
       geostp plot fc.zarr --var t850 --init 2018-03-01T00 --animate --out t850.gif
     """
-    from pathlib import Path
+    from geostp.workflows.plot import plot_path
 
-    import numpy as np
-
-    from geostp.forecast.output import open_forecast
-
-    fc = open_forecast(forecast)
-    truth_store = _truth(fc, truth)
-    stem = Path(forecast).name.removesuffix(".zarr")
-    if "lat" not in fc.dims:
-        from geostp.plots.frames import plot_frames
-        from geostp.plots.maps import select_init
-
-        png = Path(out) if out else Path(forecast).parent / f"{stem}-frames.png"
-        path = plot_frames(fc, truth_store, png, init_index=select_init(fc, init), channel=var)
-        click.echo(f"frames: {path}")
-        return
-    from geostp.plots.maps import animate_map, plot_map, select_lead
-
-    var = var or str(next(iter(fc.data_vars)))
-    if animate:
-        gif = Path(out) if out else Path(forecast).parent / f"{stem}-{var}.gif"
-        click.echo(f"animation: {animate_map(fc, var, gif, init=init, truth_store=truth_store, projection=projection)}")
-        return
-    li = select_lead(fc, lead)
-    lead_v = fc["lead_time"].values[li]
-    label = f"{lead_v / np.timedelta64(1, 'h'):g}h" if fc["lead_time"].dtype.kind == "m" else str(lead_v)
-    png = Path(out) if out else Path(forecast).parent / f"{stem}-{var}-{label}.png"
-    click.echo(f"map: {plot_map(fc, var, png, lead=lead, init=init, truth_store=truth_store, projection=projection)}")
-
-
-def _truth(fc, truth: str | None):
-    """The truth store: --truth, else the forecast's data source when it can be opened."""
-    from geostp.errors import GeostpError
-    from geostp.forecast.workflow import resolve_data
-
-    if truth:
-        return resolve_data(truth).store
-    source = str(fc.attrs.get("data_source", ""))
-    try:
-        if source.startswith("sample"):
-            return resolve_data("sample").store
-        if source:
-            return resolve_data(source).store
-    except GeostpError:
-        return None
-    return None
+    kind, path = plot_path(forecast, truth=truth, var=var, lead=lead, init=init, animate=animate, projection=projection,
+                           out=out)
+    click.echo(f"{kind}: {path}")

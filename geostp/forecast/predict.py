@@ -20,9 +20,9 @@ import torch
 import xarray as xr
 from torch import nn
 
-from geostp.contract import RunContract, check_fit
-from geostp.contract import frame_stride as contract_frame_stride
-from geostp.contract import is_frame_count as _is_int
+from geostp.training.contract import RunContract, check_fit
+from geostp.training.contract import frame_stride as contract_frame_stride
+from geostp.training.contract import is_frame_count as _is_int
 from geostp.data.store import GRID_DIMS, split_names
 from geostp.forecast.labels import forecast_dataset
 from geostp.errors import ConfigError, DataError, ShapeError, UnknownNameError
@@ -102,12 +102,12 @@ class Predictor:
 
 
 def frame_stride(store: xr.Dataset, frame_step: str) -> int:
-    """How many store time steps one model frame spans (see geostp.contract.frame_stride)."""
+    """How many store time steps one model frame spans (see geostp.training.contract.frame_stride)."""
     return contract_frame_stride(str(store.attrs["time_step"]), frame_step)
 
 
 def check_signature(pred: Predictor, store: xr.Dataset, source: str = "the data") -> int:
-    """Whether the predictor's run fits a store (geostp.contract.check_fit); returns the frame stride."""
+    """Whether the predictor's run fits a store (geostp.training.contract.check_fit); returns the frame stride."""
     return check_fit(pred.model_name, pred.variables, pred.grid, pred.frame_step, store, source)
 
 
@@ -324,7 +324,7 @@ def predict_blocks(pred: Predictor, store: xr.Dataset, inits: np.ndarray, n_fram
 
     Inputs are read from `store`, normalised with the run's statistics; rollout beyond T_out feeds
     predictions back as inputs (`geostp.models.rollout`). `stride`: the frame stride of an earlier fit check
-    (geostp.contract), which is then not repeated.
+    (geostp.training.contract), which is then not repeated.
     """
     from tqdm.auto import tqdm
 

@@ -26,7 +26,7 @@ from safetensors.torch import load_file, save
 from torch import nn
 
 import geostp
-from geostp.contract import RUN_FORMAT, RUN_FORMAT_VERSION, DataSignature, RunContract, read_signature  # noqa: F401
+from geostp.training.contract import RUN_FORMAT, RUN_FORMAT_VERSION, DataSignature, RunContract, read_signature  # noqa: F401
 from geostp.errors import StoreError
 from geostp.io import atomic_write_bytes, atomic_write_text
 from geostp.models import create
@@ -36,7 +36,7 @@ from geostp.training.config import TrainConfig, config_dict
 STATE_DIR = "state"
 
 
-RunInfo = RunContract  # the typed view of a run directory (geostp.contract); kept under its old name
+RunInfo = RunContract  # the typed view of a run directory (geostp.training.contract); kept under its old name
 
 
 def write_run_files(run_dir: Path, cfg: TrainConfig, signature: DataSignature, stats: dict, env: dict) -> None:

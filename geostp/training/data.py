@@ -1,4 +1,4 @@
-"""Training data: resolve the store, open train/valid windows, the data signature (geostp.contract), and the
+"""Training data: open train/valid windows of the store (named as geostp.data.resolve reads names), the data signature (geostp.training.contract), and the
 batch order.
 
 The batch order is a pure function of (seed, epoch, step): every process draws the same permutation and
@@ -19,34 +19,12 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from geostp.contract import DataSignature, duration_label
+from geostp.training.contract import DataSignature, duration_label
+from geostp.data.resolve import resolve_store
 from geostp.data.store import GRID_DIMS, open_store, select_variables
 from geostp.data.windows import open_windows
-from geostp.errors import ConfigError, StoreError, UnknownNameError
+from geostp.errors import ConfigError, UnknownNameError
 from geostp.training.config import DataConfig
-
-def resolve_store(name: str) -> Path:
-    """A store path from `data.store`: an existing path, `sample` (built and cached on first use), or a
-    catalog name whose store the user prepared (then the path must be given)."""
-    path = Path(name).expanduser()
-    if path.exists():
-        return path
-    if name == "sample":
-        from geostp.data.sample import build_sample
-
-        return Path(build_sample())
-    from geostp.catalogs import list_catalogs
-
-    known = list_catalogs()
-    if name in known:
-        raise StoreError(
-            f"data.store {name!r} names a catalog, not a store: prepare it first "
-            f"(`geostp data prepare {name} --root RAW_DIR --out STORE.zarr`) and pass the store path "
-            f"(--set data.store=STORE.zarr)"
-        )
-    raise StoreError(f"data.store {name!r} is neither an existing store path nor a known name "
-                     f"(sample, or a catalog: {', '.join(known)})")
-
 
 @dataclass
 class TrainData:

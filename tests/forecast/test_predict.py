@@ -127,7 +127,8 @@ def test_parse_lead(run_dir):
 def test_error_classes_match_the_failure(run_dir, tiny_store):
     from geostp.errors import ConfigError
     from geostp.forecast.predict import resolve_device
-    from geostp.forecast.workflow import ForecastRequest, find_predictor, resolve_data
+    from geostp.data.resolve import resolve_data
+    from geostp.workflows.forecast import ForecastRequest, find_predictor
 
     with pytest.raises(ConfigError, match="unknown device 'gpu0'"):
         resolve_device("gpu0")
@@ -139,18 +140,18 @@ def test_error_classes_match_the_failure(run_dir, tiny_store):
 
 
 def test_a_forecast_checks_the_run_against_the_data_once(run_dir, tiny_store, tmp_path, monkeypatch):
-    import geostp.contract
+    import geostp.training.contract
     import geostp.forecast.predict
-    from geostp.forecast.workflow import ForecastRequest, run_forecast
+    from geostp.workflows.forecast import ForecastRequest, run_forecast
 
     calls = []
-    real = geostp.contract.check_fit
+    real = geostp.training.contract.check_fit
 
     def counting(*args, **kw):
         calls.append(args[0])
         return real(*args, **kw)
 
-    monkeypatch.setattr(geostp.contract, "check_fit", counting)
+    monkeypatch.setattr(geostp.training.contract, "check_fit", counting)
     monkeypatch.setattr(geostp.forecast.predict, "check_fit", counting)
     req = ForecastRequest(model="vip_mixer", variables=["t850"], run=str(run_dir), data=str(tiny_store[0]),
                           init=["2003-06-01T00/2003-06-02T00"], out=str(tmp_path / "fc.zarr"), plot=False, score=False,
@@ -160,7 +161,7 @@ def test_a_forecast_checks_the_run_against_the_data_once(run_dir, tiny_store, tm
 
 
 def test_the_run_contract_is_read_once_into_one_typed_object(run_dir, tiny_store):
-    from geostp.contract import GRID_ATOL, RunContract, same_coords
+    from geostp.training.contract import GRID_ATOL, RunContract, same_coords
     from geostp.training.config import TrainConfig
 
     run = RunContract.read(run_dir)

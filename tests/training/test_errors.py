@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 from geostp.errors import ConfigError, RunMismatchError, StoreError, UnknownNameError
 from geostp.training import load_run, train
 from geostp.training.checkpoint import state_dirs
-from geostp.training.data import resolve_store
+from geostp.data.resolve import resolve_store
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,8 @@
-"""The `geostp forecast` job as one function: resolve data and run, predict, write the Zarr, score it
-against persistence and climatology, draw the map.
+"""The `geostp forecast` job: resolve data and run, predict, write the Zarr, score it against persistence and
+climatology, draw the map.
 
-`run_forecast` is what the CLI calls; it is usable from Python too and returns where everything went.
+`forecast(predictor, source, inits, n_frames, out)` is the job over objects; `run_forecast(request)` resolves a
+request's names (model, variables, data, init times, lead) into them first and is what the CLI calls.
 A default output (no --out) lives next to the run and is keyed by what made it (weights, data, init
 times, leads), so asking again reuses it instead of recomputing.
 """
@@ -20,6 +21,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from geostp.data.resolve import DataSource, resolve_data
 from geostp.errors import DataError, GeostpError, RunMismatchError, StoreError
 from geostp.forecast.output import open_forecast, write_forecast
 from geostp.forecast.predict import Predictor, parse_lead, predict_blocks, resolve_inits, unknown_variable
@@ -62,35 +64,6 @@ class ForecastResult:
     scores: xr.Dataset | None = None
     scores_csv: Path | None = None
     notes: list[str] = field(default_factory=list)
-
-
-@dataclass
-class DataSource:
-    """An opened store and how the user named it."""
-
-    path: str
-    store: xr.Dataset
-    label: str
-    is_sample: bool
-
-
-def resolve_data(data: str | None) -> DataSource:
-    """`--data`: None/"sample" (the embedded sample, built on first use), a store path, a URL, or a catalog
-    name (which must be prepared first: the error says how)."""
-    from geostp.data.store import open_store
-
-    if data is None or data == "sample":
-        from geostp.data.sample import build_sample
-
-        path = str(build_sample())
-        return DataSource(path, open_store(path, check_chunks=False), "sample (geostp.data.sample, synthetic)", True)
-    if "://" in data:
-        return DataSource(data, open_store(data, check_chunks=False), data, False)
-    from geostp.training.data import resolve_store
-
-    path = str(resolve_store(data))
-    store = open_store(path, check_chunks=False)
-    return DataSource(path, store, path, store.attrs.get("catalog") == "sample")
 
 
 def _store_id(src: DataSource) -> str:
@@ -194,6 +167,21 @@ def cpu_threads() -> Iterator[int]:
         torch.set_num_threads(before)
 
 
+def forecast(pred: Predictor, src: DataSource, inits: np.ndarray, n_frames: int, out: str | Path, *,
+             variables: Sequence[str] | None = None, stride: int | None = None, overwrite: bool = False,
+             append: bool = False, batch_size: int = 32, device: str = "auto", progress: bool = True,
+             attrs: dict[str, Any] | None = None) -> dict[str, int]:
+    """Predict `n_frames` frames from each init time with `pred` on `src` and write the labelled blocks to `out`
+    (geostp.forecast.output); `attrs` are added to the store's attributes. Returns the writer's counts."""
+    def blocks() -> Iterator[xr.Dataset]:
+        for ds in predict_blocks(pred, src.store, inits, n_frames, variables=variables, batch_size=batch_size,
+                                 device=device, progress=progress, source=src.label, stride=stride):
+            ds.attrs.update(attrs or {})
+            yield ds
+
+    return write_forecast(blocks(), out, overwrite=overwrite, append=append)
+
+
 def run_forecast(req: ForecastRequest, echo: Echo = print) -> ForecastResult:
     """Do the whole forecast job; see the module docstring."""
     with cpu_threads():
@@ -218,23 +206,18 @@ def _run_forecast(req: ForecastRequest, echo: Echo) -> ForecastResult:
     if reuse:
         result.reused = True
     else:
-        def blocks():
-            for ds in predict_blocks(pred, src.store, inits, n_frames, variables=req.variables,
-                                     batch_size=req.batch_size, device=req.device, progress=req.progress,
-                                     source=src.label, stride=stride):
-                ds.attrs["request_key"] = key
-                yield ds
-
-        counts = write_forecast(blocks(), out, overwrite=req.overwrite or (req.out is None and out.exists()),
-                                append=req.append)
+        counts = forecast(pred, src, inits, n_frames, out, variables=req.variables, stride=stride,
+                          overwrite=req.overwrite or (req.out is None and out.exists()), append=req.append,
+                          batch_size=req.batch_size, device=req.device, progress=req.progress,
+                          attrs={"request_key": key})
         if counts["skipped"]:
             result.notes.append(f"{counts['skipped']} init time(s) were already in {out} and kept as they were")
-    forecast = open_forecast(out)
+    written = open_forecast(out)
     if req.score:
-        _score(result, forecast, src, req, echo)
+        _score(result, written, src, req, echo)
     if req.plot:
         try:
-            result.map_png = _draw(forecast, src, req, out, reuse=result.reused)
+            result.map_png = _draw(written, src, req, out, reuse=result.reused)
         except ImportError as exc:  # cartopy is an extra: the forecast stands without its map
             result.notes.append(f"no map: {exc}")
     return result

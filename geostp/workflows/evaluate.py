@@ -1,0 +1,118 @@
+"""The `geostp evaluate` job as functions: score opened forecasts against a truth source, then write the tables,
+the skill plot and (for several models) the scorecard."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from geostp.data.resolve import DataSource, resolve_data
+from geostp.errors import DataError
+
+Echo = Callable[[str], Any]
+
+
+@dataclass
+class EvaluationResult:
+    """Scores (model, variable, metric, lead_time), the optional scorecard, and where they were written."""
+
+    scores: xr.Dataset
+    scorecard: xr.Dataset | None
+    main_metric: str
+    paths: dict[str, Path] = field(default_factory=dict)
+
+
+def open_forecasts(paths: Sequence[str | Path]) -> dict[str, xr.Dataset]:
+    """Forecast stores by model name (the store name is appended when two hold the same model)."""
+    from geostp.forecast.output import open_forecast
+
+    opened: dict[str, xr.Dataset] = {}
+    for path in paths:
+        fc = open_forecast(path)
+        name = fc.attrs.get("model", Path(path).stem)
+        if name in opened:
+            name = f"{name}:{Path(path).stem}"
+        opened[name] = fc
+    return opened
+
+
+def common_inits(forecasts: Mapping[str, xr.Dataset], truth: xr.Dataset, echo: Echo = print) -> np.ndarray:
+    """Init times every forecast has and the truth can verify (those it cannot are reported through `echo`)."""
+    from geostp.evaluation.scorecard import scored_inits
+
+    common = None
+    for name, fc in forecasts.items():
+        ok, dropped = scored_inits(fc, truth)
+        if len(dropped):
+            echo(f"{name}: {len(dropped)} of {fc.sizes['init_time']} init times have valid times outside the "
+                 "truth store and are not scored")
+        common = ok if common is None else np.intersect1d(common, ok)
+    if common is None or len(common) == 0:
+        raise DataError("the forecasts share no init time that the truth store can verify")
+    return np.sort(common)
+
+
+def evaluate(forecasts: Mapping[str, xr.Dataset], truth: DataSource, out_dir: str | Path, *,
+             metrics: Sequence[str] | None = None, reference: str = "persistence", n_boot: int = 1000,
+             block_length: int | None = None, progress: bool = True, echo: Echo = print) -> EvaluationResult:
+    """Score `forecasts` against `truth` next to persistence and climatology; write CSV, NetCDF, plot, scorecard."""
+    from geostp.evaluation.scorecard import BootstrapConfig, per_time_scores, relative_scorecard, summarize, write_scores
+    from geostp.plots.curves import plot_skill
+
+    inits = common_inits(forecasts, truth.store, echo)
+    pt = per_time_scores(dict(forecasts), truth.store, inits, metrics=list(metrics) if metrics else None,
+                         progress=progress)
+    cfg = BootstrapConfig(n_boot=n_boot, block_length=block_length)
+    scores = summarize(pt, cfg)
+    first = next(iter(forecasts.values()))
+    for v in scores["variable"].values:
+        if str(v) in first.data_vars:
+            scores.attrs[f"units_{v}"] = first[str(v)].attrs.get("units", "")
+    card = relative_scorecard(pt, reference, cfg) if len(scores["model"]) > 1 else None
+    out_dir = Path(out_dir)
+    paths = write_scores(scores, out_dir, scorecard=card)
+    main_metric = "rmse" if "rmse" in scores["metric"].values else str(scores["metric"].values[0])
+    paths["png"] = plot_skill(scores, out_dir / f"{main_metric}_vs_lead.png", metric=main_metric)
+    return EvaluationResult(scores, card, main_metric, paths)
+
+
+def evaluate_paths(paths: Sequence[str | Path], truth: str, out: str | Path | None = None,
+                   **kw: Any) -> EvaluationResult:
+    """`evaluate` for forecast store paths and a truth name (`sample`, a store path or a URL)."""
+    out_dir = Path(out) if out else Path(f"eval-{Path(paths[0]).name.removesuffix('.zarr')}")
+    return evaluate(open_forecasts(paths), resolve_data(truth), out_dir, **kw)
+
+
+def report_lines(result: EvaluationResult) -> list[str]:
+    """What the CLI prints: a table per metric, the scorecard, and the files written."""
+    from geostp.evaluation.scorecard import format_table
+
+    lines = [format_table(result.scores, str(metric)) for metric in result.scores["metric"].values]
+    if result.scorecard is not None:
+        lines.append(scorecard_text(result.scorecard, result.main_metric))
+    lines += [f"{kind}: {p}" for kind, p in result.paths.items()]
+    return lines
+
+
+def scorecard_text(card: xr.Dataset, metric: str) -> str:
+    """Percent change against the reference per lead; '*' where the 95% interval excludes 0."""
+    lines = [f"scorecard: {metric.upper()} change vs {card.attrs['reference']} in % (* = significant at 95%)"]
+    for var in card["variable"].values:
+        sub = card.sel(variable=var, metric=metric)
+        models = [str(m) for m in sub["model"].values if str(m) != card.attrs["reference"]]
+        lines.append(f"{var}:{'lead':>6} " + "".join(f"{m:>16}" for m in models))
+        for li, lead in enumerate(sub["lead_time"].values):
+            label = f"{lead / np.timedelta64(1, 'h'):g}h" if isinstance(lead, np.timedelta64) else f"{lead}f"
+            cells = []
+            for m in models:
+                s = sub.sel(model=m)
+                v, lo, hi = (float(s[k].values[li]) for k in ("relative_change_percent", "ci_low", "ci_high"))
+                star = "*" if lo > 0 or hi < 0 else " "
+                cells.append(f"{v:+.1f}{star}".rjust(16))
+            lines.append(f"{'':{len(str(var)) + 1}}{label:>6} " + "".join(cells))
+    return "\n".join(lines)

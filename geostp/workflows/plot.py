@@ -1,0 +1,60 @@
+"""The `geostp plot` job as a function: a map (gridded) or a frame grid (video, traffic) of one forecast, or a
+GIF over its lead times."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from geostp.data.resolve import SAMPLE, SAMPLE_LABEL, resolve_data
+from geostp.errors import GeostpError
+
+
+def truth_for(forecast: xr.Dataset, truth: str | None = None) -> xr.Dataset | None:
+    """The truth store: `truth` if given, else the forecast's data source when it can be opened (else None)."""
+    if truth:
+        return resolve_data(truth).store
+    source = str(forecast.attrs.get("data_source", ""))
+    try:
+        if source == SAMPLE_LABEL or source.startswith(SAMPLE):
+            return resolve_data(SAMPLE).store
+        if source:
+            return resolve_data(source).store
+    except GeostpError:
+        return None
+    return None
+
+
+def plot(forecast: xr.Dataset, out_stem: str | Path, *, var: str | None = None, lead: str | None = None,
+         init: str | None = None, truth: xr.Dataset | None = None, animate: bool = False,
+         projection: str = "robinson", out: str | Path | None = None) -> tuple[str, Path]:
+    """Draw `forecast` (forecast | truth | error panels when `truth` is given); returns (kind, path) with kind
+    "frames", "animation" or "map". Default file names start with `out_stem` (the forecast's path without .zarr)."""
+    stem = Path(out_stem)
+    if "lat" not in forecast.dims:
+        from geostp.plots.frames import plot_frames
+        from geostp.plots.maps import select_init
+
+        png = Path(out) if out else stem.with_name(f"{stem.name}-frames.png")
+        return "frames", plot_frames(forecast, truth, png, init_index=select_init(forecast, init), channel=var)
+    from geostp.plots.maps import animate_map, plot_map, select_lead
+
+    var = var or str(next(iter(forecast.data_vars)))
+    if animate:
+        gif = Path(out) if out else stem.with_name(f"{stem.name}-{var}.gif")
+        return "animation", animate_map(forecast, var, gif, init=init, truth_store=truth, projection=projection)
+    lead_v = forecast["lead_time"].values[select_lead(forecast, lead)]
+    label = f"{lead_v / np.timedelta64(1, 'h'):g}h" if forecast["lead_time"].dtype.kind == "m" else str(lead_v)
+    png = Path(out) if out else stem.with_name(f"{stem.name}-{var}-{label}.png")
+    return "map", plot_map(forecast, var, png, lead=lead, init=init, truth_store=truth, projection=projection)
+
+
+def plot_path(path: str | Path, truth: str | None = None, **kw: object) -> tuple[str, Path]:
+    """`plot` for a forecast store path and a truth name (default: the forecast's own data source)."""
+    from geostp.forecast.output import open_forecast
+
+    fc = open_forecast(path)
+    path = Path(path)
+    return plot(fc, path.with_name(path.name.removesuffix(".zarr")), truth=truth_for(fc, truth), **kw)
