@@ -39,6 +39,8 @@ def summarize_store(path: str | Path) -> str:
     if a["grid_kind"] == "latlon":
         lat, lon = ds["lat"].values, ds["lon"].values
         grid += f" (lat {lat[0]:g}..{lat[-1]:g}, lon {lon[0]:g}..{lon[-1]:g} degrees)"
+        if "periodic_lon" in a:
+            grid += ", global in longitude (periodic)" if a["periodic_lon"] else ", regional (not wrapped)"
     else:
         grid += " pixels (y, x)"
     lines.append(f"  grid: {grid}")

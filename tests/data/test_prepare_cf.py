@@ -12,6 +12,7 @@ import xarray as xr
 
 from geostp.data import open_store, open_windows
 from geostp.data.grid import is_periodic_lon, normalize_lon
+from geostp.data.summary import summarize_store
 from geostp.errors import DataError, GeostpError
 from tests.fixtures import prepare_cli
 from tests.fixtures.cf import write_coards_wind, write_era5_cds, write_grib, write_ostia_like
@@ -36,6 +37,7 @@ def test_coards_axes_found_by_units_and_longitude_from_20E(tmp_path):
     prepare_cli("custom", "--path", tmp_path / "uwnd.nc", "--var", "u=UWND", "--splits", "train=2000,test=2001", "--out", out)
     ds = open_store(out)
     assert ds["u"].dims == ("time", "lat", "lon") and ds.attrs["periodic_lon"] is True
+    assert "lon 0..350 degrees), global in longitude (periodic)" in summarize_store(out)
     np.testing.assert_array_equal(ds["lon"].values, np.arange(36) * 10.0)  # exact labels, 0..350
     np.testing.assert_array_equal(ds["lat"].values, np.arange(-80.0, 81.0, 10.0))
     raw = src["UWND"].values  # columns at 20, 30, ..., 370°E: 350°E..370°E = 350, 0, 10 move to the front
@@ -101,6 +103,7 @@ def test_regional_grid_is_recorded_and_not_rolled(tmp_path):
     prepare_cli("custom", "--path", tmp_path / "eu.nc", "--var", "v", "--splits", "train=2001", "--out", out)
     ds = open_store(out)
     assert ds.attrs["periodic_lon"] is False
+    assert "grid: 3 x 4 (lat -10..10, lon -20..40 degrees), regional (not wrapped)" in summarize_store(out)
     np.testing.assert_array_equal(ds["lon"].values, [-20.0, 0.0, 20.0, 40.0])
     np.testing.assert_array_equal(ds["v"].values, _field([-20.0, 0.0, 20.0, 40.0])["v"].values)
 
