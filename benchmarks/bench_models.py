@@ -33,7 +33,8 @@ from geostp.models import create, list_models, list_presets
 from geostp.models.flops import count_preset
 
 RESULTS = Path(__file__).parent / "results"
-VARIANTS = ("eager", "bf16", "channels_last", "channels_last+bf16", "compile", "compile+bf16")
+VARIANTS = ("eager", "bf16", "channels_last", "channels_last+bf16", "compile", "compile+bf16",
+            "bf16+fused", "channels_last+bf16+fused", "compile+bf16+fused")  # fused: fused Adam kernel
 
 
 @dataclass
@@ -90,7 +91,7 @@ def bench_variant(name: str, preset: str, variant: str, device: torch.device, ba
     params = [p for p in model.parameters() if p.requires_grad]
     train = None
     if params:
-        opt = torch.optim.Adam(params, lr=1e-4)
+        opt = torch.optim.Adam(params, lr=1e-4, **({"fused": True} if "fused" in variant else {}))
         stage = model.training_stages()[-1].name
 
         def train_step() -> None:
@@ -119,7 +120,7 @@ def run(models: list[str], presets: list[str] | None, variants: list[str], devic
     rows = []
     for name in models:
         for preset in list_presets(name):
-            if preset == "tiny" or (presets and preset not in presets):
+            if (presets and preset not in presets) or (not presets and preset == "tiny"):  # tiny only when asked
                 continue
             counted = count_preset(name, preset)
             row = Row(name, preset, counted.params, counted.gflops)
@@ -212,6 +213,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=16, help="training / inference batch size (default 16)")
     parser.add_argument("--quick", action="store_true", help="1 warm-up + 2 timed steps (default 3 + 10)")
     parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
+    parser.add_argument("--out", type=Path, default=RESULTS,
+                        help="folder for the table and JSON (default benchmarks/results), e.g. --out gpu_out/")
     parser.add_argument("--decode", nargs="*", metavar="PRESET",
                         help="only the S-HR-VQVAE decoding benchmark, on these presets (default: mmnist kth)")
     args = parser.parse_args()
@@ -224,8 +227,8 @@ def main() -> None:
         text = (f"# bench_models --decode: S-HR-VQVAE greedy raster decoding, batch 1, {dev}, torch {torch.__version__}\n\n"
                 f"{bench_decode(args.decode or ['mmnist', 'kth'], device)}\n")
         print("\n" + text)
-        atomic_write_text(RESULTS / f"bench_models_decode_{device.type}.md", text)
-        print(f"saved {RESULTS / f'bench_models_decode_{device.type}.md'}")
+        atomic_write_text(args.out / f"bench_models_decode_{device.type}.md", text)
+        print(f"saved {args.out / f'bench_models_decode_{device.type}.md'}")
         return
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
@@ -245,11 +248,11 @@ def main() -> None:
         text += "\nFailed variants:\n" + "\n".join(errors) + "\n"
     print("\n" + text)
     tag = device.type + ("_quick" if args.quick else "")
-    atomic_write_text(RESULTS / f"bench_models_{tag}.md", text)
-    atomic_write_text(RESULTS / f"bench_models_{tag}.json", json.dumps(
+    atomic_write_text(args.out / f"bench_models_{tag}.md", text)
+    atomic_write_text(args.out / f"bench_models_{tag}.json", json.dumps(
         {"device": dev_name, "torch": torch.__version__, "batch": args.batch, "warmup": warmup, "iters": iters,
          "rows": [asdict(r) for r in rows]}, indent=1))
-    print(f"saved {RESULTS / f'bench_models_{tag}.md'}")
+    print(f"saved {args.out / f'bench_models_{tag}.md'}")
 
 
 if __name__ == "__main__":
