@@ -231,3 +231,25 @@ def test_bounds_auxiliary_and_grid_mapping_variables_are_ignored(tmp_path):
     np.testing.assert_array_equal(ds["sst"].values, src["surface_temperature"].values[:, ::-1])
     np.testing.assert_array_equal(ds["time"].values, times.values)  # valid time, not forecast_reference_time
     assert ds["sst"].attrs["standard_name"] == "sea_surface_temperature"
+
+
+@pytest.mark.filterwarnings("ignore:Ambiguous reference date string")
+def test_real_hadisst_file_shipped_with_cartopy():
+    """A real CF-1.0 file (HadISST monthly SST in cartopy's wheel): float32 longitudes -179.5..179.5 and
+    latitude 89.5..-89.5 come out as 0.5..359.5 (labels as written, +360 where moved) and -89.5..89.5."""
+    cartopy = pytest.importorskip("cartopy")
+    from pathlib import Path
+
+    from geostp.catalogs.gridded import standardize
+
+    path = Path(cartopy.config["repo_data_dir"]) / "netcdf" / "HadISST1_SST_update.nc"
+    if not path.is_file():
+        pytest.skip("this cartopy build ships no HadISST sample")
+    ds = xr.open_dataset(path)
+    da = standardize(ds["sst"], str(path), ds)
+    assert da.dims == ("time", "lat", "lon") and da.shape == (1, 180, 360)
+    np.testing.assert_array_equal(da["lon"].values, np.arange(360) + 0.5)
+    np.testing.assert_array_equal(da["lat"].values, np.arange(-89.5, 90, 1.0))
+    raw = ds["sst"].values
+    np.testing.assert_array_equal(da.values, np.roll(raw[:, ::-1], 180, axis=-1))
+    assert is_periodic_lon(da["lon"].values)
