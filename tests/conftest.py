@@ -22,6 +22,25 @@ def one_torch_thread():
     torch.set_num_threads(before)
 
 
+SAMPLE_YEARS = (2016, 2018)  # the shortest sample with the default's test year: train 2016, valid 2017, test 2018
+
+
+@pytest.fixture(scope="session")
+def sample_cache(tmp_path_factory):
+    """A geostp cache holding the short sample, built once per session: (cache dir, sample path). Point
+    GEOSTP_CACHE_DIR at the cache and set GEOSTP_SAMPLE_YEARS=2016-2018 to make `sample` resolve to it."""
+    from geostp.data.sample import build_sample
+
+    cache = tmp_path_factory.mktemp("geostp-cache")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("GEOSTP_CACHE_DIR", str(cache))
+    try:
+        path = build_sample(years=SAMPLE_YEARS, progress=False)
+    finally:
+        mp.undo()
+    return cache, path
+
+
 def tiny_latlon_dataset(times: pd.DatetimeIndex, nlat: int = 4, nlon: int = 8, seed: int = 0) -> xr.Dataset:
     """Two variables on a small lat/lon grid with values that identify (time, lat, lon)."""
     rng = np.random.default_rng(seed)

@@ -119,9 +119,13 @@ def step_str(step: pd.Timedelta) -> str:
     return text if text[0].isdigit() else f"1{text}"
 
 
-def cf_attrs(spec_var: Any) -> dict[str, str]:
-    """CF attributes of a VariableSpec (empty ones left out)."""
-    return {k: v for k in ("units", "long_name", "standard_name") if (v := getattr(spec_var, k))}
+def cf_attrs(spec_var: Any) -> dict[str, Any]:
+    """CF attributes of a VariableSpec (empty ones left out); a pressure level becomes `pressure_level`, which
+    the store writer turns into a scalar vertical coordinate (geostp.cf.vertical_coords)."""
+    out: dict[str, Any] = {k: v for k in ("units", "long_name", "standard_name") if (v := getattr(spec_var, k))}
+    if getattr(spec_var, "level", None) is not None:
+        out["pressure_level"] = spec_var.level
+    return out
 
 
 def common_times(fields: dict[str, xr.DataArray]) -> tuple[xr.Dataset, list[str]]:

@@ -94,6 +94,8 @@ class CustomReader(CatalogReader):
             attrs = {k: v for k, v in da.attrs.items() if k in ("units", "long_name", "standard_name")}
             if level is not None:
                 attrs["long_name"] = f"{attrs.get('long_name', name)} at {level_label(level)}{self._level_units[name]}"
+                if self._level_units[name] == " hPa":  # becomes a scalar CF vertical coordinate (geostp.cf)
+                    attrs["pressure_level"] = float(level)
             fields[short] = da.assign_attrs(attrs)
         ds, notes = common_times(fields)
         return Source(ds=ds, time_step=step_str(steps[first]), files=files, notes=notes)

@@ -22,14 +22,14 @@ class SampleReader(CatalogReader):
         from geostp.data.sample import build_sample
         from geostp.data.store import open_store
 
-        from geostp.data.sample import DEFAULT_YEARS
+        from geostp.data.sample import default_years
 
-        years = tuple(DEFAULT_YEARS)
+        years = default_years()
         if req.splits:  # build only the years asked for (a year outside the sample then has no data)
             years = (max(years[0], min(a for a, _ in req.splits.values())), min(years[1], max(b for _, b in req.splits.values())))
-            years = years if years[0] <= years[1] else tuple(DEFAULT_YEARS)
+            years = years if years[0] <= years[1] else default_years()
         path = build_sample(years=years, progress=False)
         store = open_store(path)
         names = self.variables(req)
         ds = xr.Dataset({n: store[n] for n in names}).drop_vars(["split", "segment"], errors="ignore")
-        return Source(ds=ds, time_step=store.attrs["time_step"], files=[str(path)], attrs={"synthetic": True})
+        return Source(ds=ds, time_step=store.attrs["time_step"], files=[str(path)], attrs={"synthetic": 1})

@@ -14,6 +14,7 @@ SUBCOMMANDS = {
     "forecast": "geostp.cli.forecast:forecast",
     "evaluate": "geostp.cli.evaluate:evaluate",
     "plot": "geostp.cli.plot:plot",
+    "export": "geostp.cli.export:export",
 }
 
 
@@ -57,7 +58,10 @@ def main() -> None:
     except click.exceptions.Exit as exc:
         raise SystemExit(exc.exit_code) from None
     except GeostpError as exc:
-        click.echo(f"error: {exc}", err=True)
+        import os
+
+        if os.environ.get("RANK", "0") == "0":  # under a launcher, one line from the main process only
+            click.echo(f"error: {exc}", err=True)
         raise SystemExit(2) from None
 
 

@@ -60,10 +60,12 @@ YEAR_DAYS = 365.2422  # tropical year
 SPIN_UP_STEPS = 480  # >= 120 days of 6-hourly steps run (in whole blocks) and dropped before the first time
 
 CF_ATTRS = {
-    "t850": {"units": "K", "long_name": "Temperature at 850 hPa (synthetic)", "standard_name": "air_temperature"},
-    "z500": {"units": "m**2 s**-2", "standard_name": "geopotential",
+    "t850": {"units": "K", "long_name": "Temperature at 850 hPa (synthetic)", "standard_name": "air_temperature",
+             "pressure_level": 850},
+    "z500": {"units": "m**2 s**-2", "standard_name": "geopotential", "pressure_level": 500,
              "long_name": "Geopotential at 500 hPa (synthetic; not height: divide by 9.80665 for gpm)"},
-    "t2m": {"units": "K", "long_name": "2 metre temperature (synthetic)", "standard_name": "air_temperature"},
+    "t2m": {"units": "K", "long_name": "2 metre temperature (synthetic)", "standard_name": "air_temperature",
+            "height_above_ground": 2},
 }
 QUANTUM = {"t850": 1 / 64, "z500": 1.0, "t2m": 1 / 64}
 
@@ -349,7 +351,7 @@ def sample_attrs(years: tuple[int, int], params: SampleParams = SampleParams()) 
     """Global attributes saying plainly what the sample is."""
     return {
         "title": "geostp embedded sample: SYNTHETIC WeatherBench-like fields (not ERA5)",
-        "synthetic": True,
+        "synthetic": 1,  # an int flag: NetCDF attributes have no boolean type
         "description": (
             "Synthetic data made by geostp.data.sample, not reanalysis: t850, z500 and t2m on the "
             "WeatherBench 5.625 deg grid, 6-hourly, with zonal-mean climatologies, seasonal and diurnal "
@@ -362,7 +364,7 @@ def sample_attrs(years: tuple[int, int], params: SampleParams = SampleParams()) 
         "sample_key": sample_key(years, params),
         "sample_seed": params.seed,
         "sample_years": f"{years[0]}-{years[1]}",
-        "Conventions": "CF-1.8",
+        "Conventions": "CF-1.10",
     }
 
 
@@ -377,21 +379,34 @@ def _reusable(path: Path, key: str) -> bool:
     return ds.attrs.get("catalog") == CATALOG and ds.attrs.get("sample_key") == key
 
 
+def default_years() -> tuple[int, int]:
+    """Years of the sample: $GEOSTP_SAMPLE_YEARS (e.g. 2016-2018, a smaller sample for quick trials), else 2014-2018."""
+    env = os.environ.get("GEOSTP_SAMPLE_YEARS", "").strip()
+    if not env:
+        return DEFAULT_YEARS
+    try:
+        first, last = (int(y) for y in env.split("-"))
+    except ValueError:
+        raise ConfigError(f"GEOSTP_SAMPLE_YEARS={env!r} is not FIRST-LAST, e.g. 2016-2018 (or unset it)") from None
+    return _check_years((first, last))
+
+
 def build_sample(
     out: str | Path | None = None,
     overwrite: bool = False,
-    years: Sequence[int] = DEFAULT_YEARS,
+    years: Sequence[int] | None = None,
     progress: bool = True,
 ) -> Path:
     """Build (or reuse) the embedded sample store and return its path.
 
     `out=None` uses the cache (`default_path(years)`; a complete cached store is reused, a broken one
     rebuilt). An existing `out` is reused when it is this very sample, else refused without `overwrite`.
+    `years=None` means `default_years()`.
     """
     from geostp.data.store import write_store
     from geostp.io import provenance
 
-    yrs = _check_years(years)
+    yrs = _check_years(default_years() if years is None else years)
     key = sample_key(yrs)
     cached = out is None
     path = default_path(yrs) if cached else Path(out).expanduser()

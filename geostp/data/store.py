@@ -17,7 +17,8 @@ Layout (``geostp_format = "geostp-store"``, version 1; Zarr format 2, consolidat
 * global attrs: ``catalog``, ``variables`` (channel order), ``periodic_lon`` (True when the longitudes
   cover the globe so models may wrap across the dateline; False for regional and image grids), ``time_step`` (pandas offset such as
   ``"6h"``, or ``"1"`` for frames), ``splits``, ``default_t_in``/``default_t_out``, ``provenance``
-  (JSON) and, written last, ``geostp_complete = True``.
+  (JSON) and, written last, ``geostp_complete = 1``; CF-1.10 attributes throughout (`geostp.cf`), with a
+  scalar vertical coordinate (``plev850``, ``height2m``) for each variable whose attrs give its level.
 
 ``fixed`` normalisation needs no train split along ``time`` (Moving MNIST generates its training
 sequences): the ``stats_*`` attributes are then NaN with ``stats_count = 0``.
@@ -34,6 +35,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from geostp.cf import cf_dataset, vertical_coords
 from geostp.data.grid import PERIODIC_ATTR, is_periodic_lon
 from geostp.errors import StoreError, UnknownNameError
 from geostp.io import atomic_dir
@@ -148,7 +150,7 @@ def write_store(
     step = time_step if grid_kind == "latlon" or np.issubdtype(ds["time"].dtype, np.datetime64) else int(time_step)
     seq = ds["sequence"].values if "sequence" in ds.coords else None
     seg = segments_from_time(ds["time"].values, ds["split"].values, step, seq)
-    ds = ds.assign_coords(segment=("time", seg))
+    ds = vertical_coords(ds.assign_coords(segment=("time", seg)))  # before encodings are reset below
     stats = compute_stats(ds, variables, norm_kind, fixed_norm)
     for v in variables:
         ds[v].attrs.update(stats[v])
@@ -177,6 +179,7 @@ def write_store(
         }
     )
     ds.attrs.pop("geostp_complete", None)
+    ds = cf_dataset(ds, what=f"{catalog} store written")
     with atomic_dir(path, overwrite=overwrite) as tmp:
         # write_empty_chunks: a chunk equal to the fill value (segment 0, zeros) must exist on disk, or
         # open_store's completeness check would call the store corrupt
@@ -197,7 +200,7 @@ def _mark_complete(path: Path) -> None:
     import zarr
 
     group = zarr.open_group(str(path), mode="r+", zarr_format=2)
-    group.attrs["geostp_complete"] = True
+    group.attrs["geostp_complete"] = 1  # an int: NetCDF attributes have no boolean type
     zarr.consolidate_metadata(str(path), zarr_format=2)
 
 

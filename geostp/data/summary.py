@@ -89,7 +89,9 @@ def summarize_store(path: str | Path) -> str:
             lines.append(f"    note: {note}")
         if prov.get("filled"):
             lines.append(f"    filled NaNs ({prov.get('request', {}).get('fill')}): {prov['filled']}")
-    for key in ("synthetic", "description", "title"):
+    if "synthetic" in a:  # stored as int 0/1 (NetCDF has no boolean attributes)
+        lines.append(f"  synthetic: {bool(a['synthetic'])}")
+    for key in ("description", "title"):
         if key in a:
             lines.append(f"  {key}: {a[key]}")
     return "\n".join(lines)

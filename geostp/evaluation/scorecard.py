@@ -313,13 +313,33 @@ def write_scores(scores: xr.Dataset, out_dir: str | Path, stem: str = "scores",
     return paths
 
 
+LONG_NAMES = {
+    "value": "score (mean over init times; RMSE is the root of the mean squared error)",
+    "ci_low": "lower end of the bootstrap confidence interval of the score",
+    "ci_high": "upper end of the bootstrap confidence interval of the score",
+    "n_init": "number of init times scored",
+    "relative_change_percent": "change of the score against the reference model",
+    "model": "forecasting model or baseline",
+    "variable": "forecast variable",
+    "metric": "metric name",
+}
+
+
 def _netcdf_bytes(ds: xr.Dataset) -> bytes:
     import tempfile
+
+    from geostp.cf import cf_dataset
 
     ds = ds.copy()
     for c in ("model", "variable", "metric"):
         if c in ds.coords:
             ds[c] = ds[c].astype(str)
+    for name in ds.variables:  # CF: every variable says what it is (new ones get their name spelled out)
+        if name != "lead_time":
+            ds[name].attrs.setdefault("long_name", LONG_NAMES.get(str(name), str(name).replace("_", " ")))
+    if "relative_change_percent" in ds:
+        ds["relative_change_percent"].attrs.setdefault("units", "percent")
+    ds = cf_dataset(ds, what="scores written by geostp evaluate")
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "x.nc"
         ds.to_netcdf(path, engine="h5netcdf")

@@ -17,6 +17,7 @@ import numpy as np
 import xarray as xr
 
 import geostp
+from geostp.cf import vertical_of
 from geostp.io import provenance
 
 FORMAT = "geostp-forecast"
@@ -58,6 +59,10 @@ def forecast_dataset(pred: Any, store: xr.Dataset, inits: np.ndarray, values: np
         ds = xr.Dataset(data, coords=coords)
         for v in keep:
             ds[v].attrs = {a: store[v].attrs[a] for a in VAR_ATTRS if a in store[v].attrs}
+            level = vertical_of(store, v)  # t850's 850 hPa coordinate travels with it (CF, geostp.cf)
+            if level is not None:
+                ds = ds.assign_coords({level.name: level.variable.load()})
+                ds[v].attrs["_vertical"] = level.name
     else:
         chans = [pred.variables.index(v) for v in keep]
         coords["channel"] = ("channel", np.array(keep, dtype=str))

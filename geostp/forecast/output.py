@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from geostp.cf import cf_dataset
 from geostp.errors import StoreError
 from geostp.forecast.labels import FORMAT, FRAMES_VAR  # noqa: F401  (FRAMES_VAR: where callers import it from)
 from geostp.io import atomic_dir
@@ -39,7 +40,7 @@ def _mark_complete(path: Path) -> None:
     import zarr
 
     group = zarr.open_group(str(path), mode="r+", zarr_format=2)
-    group.attrs["geostp_complete"] = True
+    group.attrs["geostp_complete"] = 1  # an int: NetCDF attributes have no boolean type
     zarr.consolidate_metadata(str(path), zarr_format=2)
 
 
@@ -141,6 +142,7 @@ def _flush(buffer: list[xr.Dataset], tmp: Path, state: dict[str, Any], room: int
     head, tail = ds.isel(init_time=slice(0, n_write)), ds.isel(init_time=slice(n_write, None))
     for name in head.variables:
         head[name].encoding = {}
+    head = cf_dataset(head, what="forecast written")  # after the reset: it sets encodings (no coordinate fill values)
     if state["n"] == 0:
         head.attrs.pop("geostp_complete", None)
         head.to_zarr(tmp, mode="w", zarr_format=2, consolidated=True, encoding=_encoding(head, chunk))

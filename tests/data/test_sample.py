@@ -60,7 +60,7 @@ def test_cached_build_is_a_labelled_synthetic_store_and_is_reused(cached):
     path, cache = cached
     assert path.parent == cache and path.name.startswith(f"sample-v{sample_mod.GENERATOR_VERSION}-2014-2016-")
     ds = open_store(path)
-    assert ds.attrs["synthetic"] is True
+    assert ds.attrs["synthetic"] == 1
     assert "SYNTHETIC" in ds.attrs["title"] and "not ERA5" in ds.attrs["title"]
     assert "not reanalysis" in ds.attrs["description"]
     assert ds.attrs["catalog"] == "sample" and ds.attrs["time_step"] == TIME_STEP
