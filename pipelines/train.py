@@ -5,13 +5,22 @@
   ACCELERATE_USE_CPU=1 accelerate launch --multi_gpu --num_processes 2 --num_machines 1 \
       --mixed_precision no --dynamo_backend no pipelines/train.py --config CFG --out RUN_DIR
 
-Same options as `geostp train` (run with --help).
+Same options as `geostp train` (run with --help). A geostp error (bad config, missing store, ...) prints
+one line from the main process and exits with status 2; under `accelerate launch` the launcher is then
+stopped quietly (status 143) instead of adding its own traceback.
 """
+
+import sys
 
 from geostp.cli.main import main
 
 if __name__ == "__main__":
-    import sys
-
     sys.argv[1:1] = ["train"]
-    main()
+    try:
+        main()
+    except SystemExit as exc:
+        if exc.code == 2:  # a geostp error or a usage error, already reported in one line
+            from geostp.training.launcher import stop_launcher
+
+            stop_launcher()
+        raise

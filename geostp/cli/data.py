@@ -152,13 +152,19 @@ def prepare(catalog, more_vars, root, variables, out, splits, step, resolution, 
 def info(store: str) -> None:
     """Summarise a store: variables with units and statistics, grid, time range and step, splits with counts
     and dates, segments, chunking and provenance. The store is checked (a half-written or corrupt one is refused).
+    STORE is a store path, a URL, or `sample` (the embedded sample, built on first use).
 
     \b
-    Example:
+    Examples:
+      geostp data info sample
       geostp data info wb.zarr
     """
     from geostp.data.summary import summarize_store
 
+    if store == "sample":  # the same name `--data`, `--truth` and data.store accept
+        from geostp.data.resolve import resolve_store
+
+        store = str(resolve_store(store))
     click.echo(summarize_store(store))
 
 

@@ -6,7 +6,7 @@ import click
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("forecasts", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
+@click.argument("forecasts", nargs=-1, required=True, type=click.Path(file_okay=False))  # checked by open_forecast
 @click.option("--truth", required=True, metavar="STORE",
               help="geostp store holding the truth at the forecasts' valid times (and the train split for the climatology).")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
@@ -30,11 +30,12 @@ def evaluate(forecasts: tuple[str, ...], truth: str, out: str | None, metrics: t
     data range 2 for [0, 1] data as OpenSTL) and PSNR (mean of per-frame values). Persistence and
     climatology are scored on the same init times; intervals come from a block bootstrap over init
     times. With several forecasts, only their common init times are scored and a scorecard of percent
-    changes against --reference is written.
+    changes against --reference is written. FORECAST is a Zarr written by `geostp forecast` (its path is
+    printed; `--out fc.zarr` chooses it).
 
     \b
     Examples:
-      geostp evaluate runs/quick-vip_mixer-t850-*/forecasts/*.zarr --truth sample
+      geostp evaluate fc.zarr --truth sample
       geostp evaluate fc_vip.zarr fc_simvp.zarr --truth wb5.625.zarr --out eval/ --metric rmse --metric acc
     """
     from geostp.workflows.evaluate import evaluate_paths, report_lines

@@ -10,7 +10,7 @@ import click
               help="Registered model name (see `geostp models`), e.g. vip_mixer, simvpv2, convlstm.")
 @click.option("--var", "variables", multiple=True, required=True, metavar="NAME",
               help="Variable(s) to forecast, repeatable: --var t850 --var z500 (store short names).")
-@click.option("--run", "run", type=click.Path(file_okay=False, exists=True), default=None,
+@click.option("--run", "run", type=click.Path(file_okay=False), default=None,
               help="Run directory to use (default: the latest run of --model trained on --var; on the sample, "
                    "a small run is trained and cached when none exists).")
 @click.option("--data", default=None, metavar="STORE",

@@ -6,7 +6,7 @@ import click
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("forecast", type=click.Path(exists=True, file_okay=False))
+@click.argument("forecast", type=click.Path(file_okay=False))  # checked by open_forecast (one clear line)
 @click.option("--var", default=None, metavar="NAME",
               help="Variable to map (default: the first). For video/traffic forecasts: the channel to show.")
 @click.option("--lead", default=None, metavar="DURATION", help="Lead time to map, e.g. 72h or 3d (default: the last).")

@@ -14,7 +14,7 @@ import click
               help="Run directory to create (default: the config's `out`, else runs/<model>-<preset>-<time>).")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override a config value, repeatable: --set train.max_steps=20 --set model.overrides.hid_s=32.")
-@click.option("--resume", type=click.Path(file_okay=False, exists=True), default=None,
+@click.option("--resume", type=click.Path(file_okay=False), default=None,
               help="Continue RUN_DIR from its last checkpoint (weights, optimizer, scheduler, RNG, data order).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing run directory at --out.")
 def train(config: str | None, out: str | None, overrides: tuple[str, ...], resume: str | None, overwrite: bool) -> None:
@@ -27,7 +27,7 @@ def train(config: str | None, out: str | None, overrides: tuple[str, ...], resum
     Examples:
       geostp train --config pipelines/configs/tiny.yaml --out runs/tiny
       geostp train --config pipelines/configs/vip_mixer_weatherbench.yaml --set data.store=wb.zarr
-      geostp train --resume runs/tiny --set train.max_steps=200
+      geostp train --resume runs/tiny --set train.max_steps=80
     """
     from geostp.training import train as run_training
 

@@ -21,7 +21,7 @@ def open_output(source: str | Path) -> xr.Dataset:
 
     spath = str(source)
     if spath == "sample" or (not Path(spath).exists() and "://" not in spath):
-        from geostp.training.data import resolve_store
+        from geostp.data.resolve import resolve_store
 
         if spath != "sample":
             raise StoreError(f"no store, forecast or scores file at {spath}; give the path of one "

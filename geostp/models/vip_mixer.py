@@ -5,8 +5,7 @@ No public code exists. The sources give only: a latent encoder-translator-decode
 encoder and decoder; ViP-Mixer blocks stacked sequentially, each of a Space-Channel (SC) mixer built from
 a depth-wise conv, a depth-wise dilated conv and a point-wise conv, a Space-Time (ST) mixer of 3D
 depth-wise convolutions, and a Time-Channel (TC) mixer of shared MLP layers; autoregressive prediction
-for longer horizons. Every other choice is ours, written down here with its reason (following the geostp
-reference note on ViP-Mixer, §2.2-2.5):
+for longer horizons. Every other choice is ours, written down here with its reason:
 
 Layout. The latent z is kept as (B, T, C', h, w); each mixer sees one of the paper's three views of a
 video: SC = individual frames (B·T, C', h, w), ST = a 3D volume (B, C', T, h, w), TC = a stacked image
@@ -39,7 +38,7 @@ N(0, √(2/fan_out)), Linear trunc-normal(0.02), as TAU. Stochastic depth linspa
 block (timm's rule; OpenSTL's extra 0.01 floor is not copied).
 periodic_w: on global lat/lon grids every spatial conv pads W (longitude) circularly and H with zeros;
 a 7×7 dilation-3 kernel spans the whole 16×32 WeatherBench latent and zero padding would cut the globe
-at the date line [reference §2.5 trap 4].
+at the date line.
 T_out ≠ T_in: the network emits T_in frames per pass; longer horizons feed the output back (OpenSTL's
 SimVP recursion, the paper's "autoregressive manner"), shorter ones keep the first T_out; trained end to
 end through the chain.
@@ -48,7 +47,7 @@ back; with periodic_w a W that is not a multiple is refused (padding would break
 Loss: MSE (the base class default; the paper's loss is not in the sources).
 
 Presets start from OpenSTL's TAU configs per dataset (hid_s, n_s, n_t, drop_path) since the paper's
-sizes are not retrievable; their parameter counts are the reference note's estimates, not published.
+sizes are not retrievable; their parameter counts are estimates, not published.
 Training recipes to pair with them (TAU configs): mmnist Adam lr 1e-3 OneCycle bs 16; taxibj lr 5e-4
 cosine 5 warm-up epochs; weatherbench lr 5e-3; kth lr 1e-3.
 
@@ -367,7 +366,7 @@ class ViPMixer(Forecaster):
         return y[:, :t_out]
 
 
-# Presets: OpenSTL's TAU configs per dataset (reference note §2.3); sizes are estimates, not published.
+# Presets: OpenSTL's TAU configs per dataset; sizes are estimates, not published.
 PRESETS = {
     "mmnist": {"in_shape": (10, 1, 64, 64), "t_out": 10, "hid_s": 64, "n_s": 4, "n_t": 8},
     "taxibj": {"in_shape": (4, 2, 32, 32), "t_out": 4, "hid_s": 32, "n_s": 2, "n_t": 8, "drop_path": 0.1},
@@ -380,8 +379,8 @@ PRESETS = {
     "tiny": {"in_shape": (3, 2, 16, 16), "t_out": 4, "hid_s": 8, "n_s": 2, "n_t": 2, "mlp_ratio": 2.0,
              "tc_ratio": 2.0},
 }
-_EST = ("ESTIMATE, not a published count (no ViP-Mixer size is retrievable): reference note "
-        "models-vipmixer-swinlstm-shrvqvae.md §2.3, from a sketch of the §2.2 design with tc_ratio 4")
+_EST = ("ESTIMATE, not a published count (no ViP-Mixer size is retrievable): counted from a sketch of the "
+        "paper's mixer design with tc_ratio 4 and OpenSTL's TAU sizes")
 PUBLISHED_PARAMS = {"mmnist": 27.1e6, "taxibj": 1.24e6, "weatherbench": 9.6e6, "kth": 20.2e6}
 PUBLISHED_SOURCE = {k: _EST for k in PUBLISHED_PARAMS}
 PUBLISHED_SOURCE["taxibj"] = _EST + "; its parts (TC 1.06 + SC 0.10 + ST 0.02 + enc/dec 0.06 M; total printed as 1.2 M)"

@@ -79,7 +79,7 @@ def find_predictor(req: ForecastRequest, src: DataSource, echo: Echo) -> tuple[P
         pred = _load(Path(req.run))
         if pred.model_name != req.model:
             raise RunMismatchError(f"--run {req.run} holds a {pred.model_name} model but --model {req.model} was asked; "
-                                   f"drop --model or pass a {req.model} run")
+                                   f"pass --model {pred.model_name}, or a {req.model} run with --run")
         missing = [v for v in req.variables if v not in pred.variables]
         if missing:
             raise RunMismatchError(f"--run {req.run} was trained on {pred.variables}, not on {missing}")

@@ -19,7 +19,7 @@ def meta(name: str, preset: str, **overrides) -> nn.Module:
 
 
 def test_parameter_breakdown_matches_openstl_mmnist():
-    """Per-part counts of OpenSTL's SimVP_Model instantiated with the mmnist configs (reference note §6.1)."""
+    """Per-part counts of OpenSTL's SimVP_Model instantiated with the mmnist configs."""
     v2 = meta("simvpv2", "mmnist")
     assert count_params(v2.enc) == 111_936
     assert count_params(v2.dec) == 369_857

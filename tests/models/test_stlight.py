@@ -111,4 +111,4 @@ def test_one_pass_for_any_t_out_and_output_frames_depend_on_all_input_frames():
 def test_stlight_l_parameter_count_is_exact():
     with torch.device("meta"):
         model = create("stlight", "mmnist")
-    assert sum(p.numel() for p in model.parameters()) == 32_879_710  # reference note §6.3, paper listing
+    assert sum(p.numel() for p in model.parameters()) == 32_879_710  # the paper's code listing, computed

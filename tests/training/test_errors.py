@@ -36,8 +36,8 @@ def test_a_store_without_the_requested_variables(make_config, tmp_path):
 def test_a_catalog_name_is_not_a_store():
     with pytest.raises(StoreError, match="names a catalog, not a store.*geostp data prepare taxibj"):
         resolve_store("taxibj")
-    with pytest.raises(StoreError, match="neither an existing store path nor a known name"):
-        resolve_store("no/such/store.zarr")
+    with pytest.raises(StoreError, match=r"no store at no/store.zarr; prepare it first.*--out no/store.zarr.*or use `sample`"):
+        resolve_store("no/store.zarr")
 
 
 def test_an_existing_run_is_never_overwritten_silently(make_config, run_copy):
