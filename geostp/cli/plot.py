@@ -16,11 +16,14 @@ import click
                    "when it is the sample or a local store; without truth only the forecast is drawn).")
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
               help="Output PNG (GIF with --animate); default: next to the forecast.")
-@click.option("--animate", is_flag=True, help="Write a GIF over all lead times of the init instead of one PNG.")
+@click.option("--animate", is_flag=True,
+              help="Write a GIF over the lead times of the init, up to --lead (default: all), instead of one PNG; "
+                   "colour scales are fixed over all frames.")
+@click.option("--graticule", is_flag=True, help="Draw labelled latitude/longitude lines.")
 @click.option("--projection", type=click.Choice(["robinson", "platecarree"]), default="robinson", show_default=True,
               help="Map projection.")
 def plot(forecast: str, var: str | None, lead: str | None, init: str | None, truth: str | None, out: str | None,
-         animate: bool, projection: str) -> None:
+         animate: bool, graticule: bool, projection: str) -> None:
     """Draw forecast | truth | forecast - truth maps of FORECAST (a Zarr from `geostp forecast`).
 
     Coastlines come from the Natural Earth 110m file shipped with geostp: nothing is downloaded.
@@ -30,9 +33,10 @@ def plot(forecast: str, var: str | None, lead: str | None, init: str | None, tru
     Examples:
       geostp plot fc.zarr --var t850 --lead 72h
       geostp plot fc.zarr --var t850 --init 2018-03-01T00 --animate --out t850.gif
+      geostp plot fc.zarr --var t850 --lead 24h --animate --graticule
     """
     from geostp.workflows.plot import plot_path
 
     kind, path = plot_path(forecast, truth=truth, var=var, lead=lead, init=init, animate=animate, projection=projection,
-                           out=out)
+                           out=out, graticule=graticule)
     click.echo(f"{kind}: {path}")

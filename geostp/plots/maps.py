@@ -105,9 +105,35 @@ def _cyclic(field: xr.DataArray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return data, lon, field["lat"].values
 
 
+def frame_limits(forecast: xr.Dataset, var: str, init_index: int, lead_indices: Any,
+                 truth_store: xr.Dataset | None = None) -> tuple[float, float, float]:
+    """(vmin, vmax, error limit) over every frame of an animation: forecast and truth share one scale per
+    variable, the error one symmetric scale, so colours mean the same value in every frame."""
+    fields = forecast[var].isel(init_time=init_index, lead_time=list(lead_indices)).load().values
+    lo, hi, err = float(np.nanmin(fields)), float(np.nanmax(fields)), 0.0
+    for k, li in enumerate(lead_indices):
+        truth = truth_field(truth_store, var, forecast["valid_time"].values[init_index, li])
+        if truth is not None:
+            lo, hi = min(lo, float(np.nanmin(truth.values))), max(hi, float(np.nanmax(truth.values)))
+            err = max(err, float(np.nanmax(np.abs(fields[k] - truth.values))))
+    return lo, hi, err or 1.0
+
+
+def _title(text: str, width_in: float, fontsize: float) -> str:
+    """`text` wrapped to the figure width (about 0.55 em per character), so titles are never cut off."""
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, max(20, int(width_in * 72 / (0.55 * fontsize)))))
+
+
 def map_figure(forecast: xr.Dataset, var: str, lead_index: int, init_index: int = 0,
-               truth: xr.DataArray | None = None, projection: str = "robinson") -> Any:
-    """Figure with panels forecast | truth | forecast - truth (truth panels only when `truth` is given)."""
+               truth: xr.DataArray | None = None, projection: str = "robinson",
+               limits: tuple[float, float, float] | None = None, graticule: bool = False) -> Any:
+    """Figure with panels forecast | truth | forecast - truth (truth panels only when `truth` is given).
+
+    `limits` = (vmin, vmax, error limit) fixes the colour scales (animations); default: this frame's range.
+    `graticule` draws labelled latitude/longitude lines.
+    """
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -117,6 +143,7 @@ def map_figure(forecast: xr.Dataset, var: str, lead_index: int, init_index: int 
     if var not in forecast.data_vars:
         raise UnknownNameError("variable", var, forecast.data_vars, where="the forecast")
     field = forecast[var].isel(init_time=init_index, lead_time=lead_index).load()
+    field = field.drop_vars([c for c in field.coords if c not in ("lat", "lon")])
     init_t = forecast["init_time"].values[init_index]
     lead = forecast["lead_time"].values[lead_index]
     valid = forecast["valid_time"].values[init_index, lead_index]
@@ -127,26 +154,36 @@ def map_figure(forecast: xr.Dataset, var: str, lead_index: int, init_index: int 
         panels += [("truth", truth), ("forecast − truth", field - truth.values)]
     central = float(np.mean([field["lon"].values.min(), field["lon"].values.max()])) if projection == "platecarree" else 0.0
     proj = _projection(projection, central)
-    fig = plt.figure(figsize=(5.2 * len(panels), 4.0), layout="constrained")
-    values = [field.values] + ([truth.values] if truth is not None else [])
-    vmin = float(np.nanmin([np.nanmin(v) for v in values]))
-    vmax = float(np.nanmax([np.nanmax(v) for v in values]))
+    width = max(5.2 * len(panels), 6.5)
+    fig = plt.figure(figsize=(width, 4.3), layout="constrained")
+    if limits is None:
+        values = [field.values] + ([truth.values] if truth is not None else [])
+        vmin = float(np.nanmin([np.nanmin(v) for v in values]))
+        vmax = float(np.nanmax([np.nanmax(v) for v in values]))
+        err_lim = float(np.nanmax(np.abs(field.values - truth.values))) if truth is not None else 1.0
+    else:
+        vmin, vmax, err_lim = limits
     for k, (title, data) in enumerate(panels):
         ax = fig.add_subplot(1, len(panels), k + 1, projection=proj)
         arr, lon, lat = _cyclic(data)
         if k == 2:
-            lim = float(np.nanmax(np.abs(arr))) or 1.0
-            mesh = ax.pcolormesh(lon, lat, arr, transform=ccrs.PlateCarree(), cmap="RdBu_r", vmin=-lim, vmax=lim,
-                                 shading="nearest")
+            mesh = ax.pcolormesh(lon, lat, arr, transform=ccrs.PlateCarree(), cmap="RdBu_r", vmin=-(err_lim or 1.0),
+                                 vmax=err_lim or 1.0, shading="nearest")
         else:
             mesh = ax.pcolormesh(lon, lat, arr, transform=ccrs.PlateCarree(), cmap=SEQUENTIAL.get(var, "viridis"),
                                  vmin=vmin, vmax=vmax, shading="nearest")
         ax.coastlines(resolution="110m", linewidth=0.6, color="black")
         ax.set_global() if projection == "robinson" else None
+        if graticule:  # labelled lines; drawn from the grid alone, nothing to download
+            gl = ax.gridlines(draw_labels=True, linewidth=0.3, color="gray", alpha=0.6, x_inline=False, y_inline=False)
+            gl.top_labels = gl.right_labels = False
+            gl.xlabel_style = gl.ylabel_style = {"size": 6}
         ax.set_title(title, fontsize=10)
         cb = fig.colorbar(mesh, ax=ax, orientation="horizontal", shrink=0.8, pad=0.04)
-        cb.set_label(f"{var} [{units}]" if units else var)
-    fig.suptitle(f"{name} ({var}) valid {_fmt_time(valid)} — init {_fmt_time(init_t)} {_lead_label(lead)}", fontsize=11)
+        u = f" [{units}]" if units else ""
+        cb.set_label(f"{var} error (forecast − truth){u}" if k == 2 else f"{var}{u}")
+    head = f"{name} ({var}) valid {_fmt_time(valid)}, init {_fmt_time(init_t)} {_lead_label(lead)}"
+    fig.suptitle(_title(head, width, 11), fontsize=11)
     return fig
 
 
@@ -162,7 +199,8 @@ def truth_field(truth_store: xr.Dataset | None, var: str, valid: Any) -> xr.Data
 
 
 def plot_map(forecast: xr.Dataset, var: str, out: str | Path, lead: str | None = None, init: str | None = None,
-             truth_store: xr.Dataset | None = None, projection: str = "robinson", dpi: int = 110) -> Path:
+             truth_store: xr.Dataset | None = None, projection: str = "robinson", dpi: int = 110,
+             graticule: bool = False) -> Path:
     """Draw forecast | truth | error for one init and lead to a PNG (offline coastlines); returns its path."""
     import matplotlib.pyplot as plt
 
@@ -172,7 +210,7 @@ def plot_map(forecast: xr.Dataset, var: str, out: str | Path, lead: str | None =
     valid = forecast["valid_time"].values[ii, li]
     truth = truth_field(truth_store, var, valid)
     with offline_cartopy():
-        fig = map_figure(forecast, var, li, ii, truth, projection)
+        fig = map_figure(forecast, var, li, ii, truth, projection, graticule=graticule)
         buf = _savefig_bytes(fig, "png", dpi)
         plt.close(fig)
     atomic_write_bytes(out, buf)
@@ -189,21 +227,25 @@ def _savefig_bytes(fig: Any, fmt: str, dpi: int) -> bytes:
 
 def animate_map(forecast: xr.Dataset, var: str, out: str | Path, init: str | None = None,
                 truth_store: xr.Dataset | None = None, projection: str = "robinson", fps: float = 2.0,
-                dpi: int = 80) -> Path:
-    """GIF over all lead times of one init (each frame: forecast | truth | error)."""
+                dpi: int = 80, lead: str | None = None, graticule: bool = False, progress: bool = True) -> Path:
+    """GIF over the lead times of one init up to `lead` (default: all), each frame forecast | truth | error, with
+    colour scales fixed over all frames (`frame_limits`)."""
     import io
 
     import matplotlib.pyplot as plt
     from PIL import Image
+    from tqdm import tqdm
 
     from geostp.io import atomic_write_bytes
 
     ii = select_init(forecast, init)
+    leads = range(select_lead(forecast, lead) + 1)
+    limits = frame_limits(forecast, var, ii, leads, truth_store)
     images = []
     with offline_cartopy():
-        for li in range(forecast.sizes["lead_time"]):
+        for li in tqdm(leads, desc=f"rendering {Path(out).name}", unit="frame", disable=not progress, leave=False):
             truth = truth_field(truth_store, var, forecast["valid_time"].values[ii, li])
-            fig = map_figure(forecast, var, li, ii, truth, projection)
+            fig = map_figure(forecast, var, li, ii, truth, projection, limits=limits, graticule=graticule)
             images.append(Image.open(io.BytesIO(_savefig_bytes(fig, "png", dpi))).convert("RGB"))
             plt.close(fig)
     bio = io.BytesIO()

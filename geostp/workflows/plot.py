@@ -29,7 +29,7 @@ def truth_for(forecast: xr.Dataset, truth: str | None = None) -> xr.Dataset | No
 
 def plot(forecast: xr.Dataset, out_stem: str | Path, *, var: str | None = None, lead: str | None = None,
          init: str | None = None, truth: xr.Dataset | None = None, animate: bool = False,
-         projection: str = "robinson", out: str | Path | None = None) -> tuple[str, Path]:
+         projection: str = "robinson", out: str | Path | None = None, graticule: bool = False) -> tuple[str, Path]:
     """Draw `forecast` (forecast | truth | error panels when `truth` is given); returns (kind, path) with kind
     "frames", "animation" or "map". Default file names start with `out_stem` (the forecast's path without .zarr)."""
     stem = Path(out_stem)
@@ -44,11 +44,13 @@ def plot(forecast: xr.Dataset, out_stem: str | Path, *, var: str | None = None, 
     var = var or str(next(iter(forecast.data_vars)))
     if animate:
         gif = Path(out) if out else stem.with_name(f"{stem.name}-{var}.gif")
-        return "animation", animate_map(forecast, var, gif, init=init, truth_store=truth, projection=projection)
+        return "animation", animate_map(forecast, var, gif, init=init, truth_store=truth, projection=projection,
+                                        lead=lead, graticule=graticule)  # up to --lead (default: all)
     lead_v = forecast["lead_time"].values[select_lead(forecast, lead)]
     label = f"{lead_v / np.timedelta64(1, 'h'):g}h" if forecast["lead_time"].dtype.kind == "m" else str(lead_v)
     png = Path(out) if out else stem.with_name(f"{stem.name}-{var}-{label}.png")
-    return "map", plot_map(forecast, var, png, lead=lead, init=init, truth_store=truth, projection=projection)
+    return "map", plot_map(forecast, var, png, lead=lead, init=init, truth_store=truth, projection=projection,
+                           graticule=graticule)
 
 
 def plot_path(path: str | Path, truth: str | None = None, **kw: object) -> tuple[str, Path]:
