@@ -59,7 +59,7 @@ def test_map_draws_offline_with_three_panels(offline, tmp_path):
         assert [ax.get_title() for ax in maps] == ["forecast (vip_mixer)", "truth", "forecast − truth"]
         assert all(len(ax.collections) >= 2 for ax in maps)  # the field and the coastline
         colorbars = [ax.get_xlabel() for ax in fig.axes if not hasattr(ax, "projection")]
-        assert colorbars == ["t850 [K]"] * 3
+        assert colorbars == ["t850 [K]", "t850 [K]", "t850 error (forecast − truth) [K]"]
         assert "valid 2018-03-01 18:00 UTC" in fig._suptitle.get_text()
         plt.close(fig)
     with pytest.raises(DataError, match="leads: 6h, 12h, 18h"):
