@@ -154,9 +154,13 @@ def standardize(da: xr.DataArray, where: str, ds: xr.Dataset | None = None) -> x
         da = da.squeeze(d, drop=True)
     extra = [d for d in da.dims if d not in ("time", row, col)]
     if extra:
+        what = ", ".join(
+            f"{d!r} ({da.sizes[d]}, {da[d].attrs.get('standard_name') or da[d].attrs.get('long_name') or 'no attributes'})"
+            if d in da.coords else f"{d!r} ({da.sizes[d]})" for d in extra
+        )
         raise DataError(
-            f"{where} still has dims {extra} after level selection; expected (time, {row}, {col}): "
-            "choose levels with --levels, or select the other dims before preparing"
+            f"{where} has dims {what} besides time, latitude and longitude: geostp prepares one field per channel "
+            "(vertical levels with --levels); select one member/category first (e.g. xarray .sel) and prepare that"
         )
     return da.transpose("time", row, col)
 

@@ -253,3 +253,17 @@ def test_real_hadisst_file_shipped_with_cartopy():
     raw = ds["sst"].values
     np.testing.assert_array_equal(da.values, np.roll(raw[:, ::-1], 180, axis=-1))
     assert is_periodic_lon(da["lon"].values)
+
+
+def test_real_grib_with_an_ensemble_axis_names_it(tmp_path):
+    """xarray ships a real ECMWF-style GRIB 2 file (t, z on 850/500 hPa, 2 ensemble members): the member
+    axis is named in the error, never silently averaged or dropped."""
+    pytest.importorskip("cfgrib")
+    from pathlib import Path
+
+    path = Path(xr.__file__).parent / "tests" / "data" / "example.grib"
+    if not path.is_file():
+        pytest.skip("this xarray build ships no example.grib")
+    with pytest.raises(DataError, match=r"has dims 'number' \(2, realization\) besides time.*select one member"):
+        prepare_cli("custom", "--path", path, "--var", "t", "--levels", "850", "--splits", "train=2017",
+                    "--out", tmp_path / "x.zarr")
