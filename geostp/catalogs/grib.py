@@ -1,9 +1,12 @@
-"""GRIB files (ERA5 as delivered, editions 1 and 2) through cfgrib: one hypercube per level type, never an
-index file written next to the data (read-only archives), found by the variable asked for."""
+"""GRIB files (ERA5 as delivered, editions 1 and 2) through cfgrib: one hypercube per level type, found by the
+variable asked for. cfgrib's index files go to geostp's cache folder (keyed by the file's absolute path), never
+next to the data (read-only archives); where the cache cannot be written, no index is kept."""
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
+import warnings
 from pathlib import Path
 
 import xarray as xr
@@ -17,6 +20,19 @@ GRIB_SUFFIXES = (".grib", ".grb", ".grib1", ".grib2", ".grb1", ".grb2")
 def is_grib(path: str | Path) -> bool:
     """True for the usual GRIB file name endings."""
     return str(path).lower().endswith(GRIB_SUFFIXES)
+
+
+def index_path(path: str | Path) -> str:
+    """cfgrib `indexpath` template in geostp's cache folder ('' = no index where that is not writable)."""
+    from geostp.data.sample import cache_dir
+
+    folder = cache_dir() / "cfgrib-index"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return ""
+    key = hashlib.sha1(str(Path(path).resolve()).encode()).hexdigest()[:16]
+    return str(folder / f"{key}.{{short_hash}}.idx")
 
 
 def _has_levels(ds: xr.Dataset, name: str) -> bool:
@@ -33,8 +49,10 @@ def open_grib(path: str | Path, name: str, levels: bool | None = None) -> xr.Dat
         raise missing_extra("cfgrib", "grib")
     import cfgrib
 
-    try:  # indexpath="": cfgrib would otherwise write <file>.<hash>.idx next to the data
-        cubes = cfgrib.open_datasets(str(path), backend_kwargs={"indexpath": ""})
+    try:
+        with warnings.catch_warnings():  # cfgrib's own xr.merge call warns about a future xarray default
+            warnings.simplefilter("ignore", FutureWarning)
+            cubes = cfgrib.open_datasets(str(path), backend_kwargs={"indexpath": index_path(path)})
     except Exception as exc:  # noqa: BLE001 - any unreadable file is reported with its path
         raise DataError(f"cannot read GRIB file {path} ({type(exc).__name__}: {exc})") from None
     hits = [c for c in cubes if name in c.data_vars]

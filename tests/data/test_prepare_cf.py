@@ -179,8 +179,9 @@ def test_levels_not_in_the_file(tmp_path):
 
 # ------------------------------------------------------------------------------------------------ GRIB
 @pytest.mark.parametrize("edition", [1, 2])
-def test_grib_era5_through_cfgrib_in_a_read_only_folder(tmp_path, edition):
+def test_grib_era5_through_cfgrib_in_a_read_only_folder(tmp_path, edition, monkeypatch):
     pytest.importorskip("cfgrib")
+    monkeypatch.setenv("GEOSTP_CACHE_DIR", str(tmp_path / "cache"))
     folder = tmp_path / "grib"
     folder.mkdir()
     times = pd.date_range("2015-12-31", periods=6, freq="6h")
@@ -193,6 +194,7 @@ def test_grib_era5_through_cfgrib_in_a_read_only_folder(tmp_path, edition):
     finally:
         folder.chmod(0o755)
     assert sorted(p.name for p in folder.iterdir()) == [f"era5_pl.grib{edition}"]  # no .idx next to the data
+    assert list((tmp_path / "cache" / "cfgrib-index").glob("*.idx"))  # the index went to geostp's cache
     ds = open_store(out)
     assert ds.attrs["variables"] == ["t500", "t850", "t2m"] and ds.attrs["periodic_lon"] is True
     np.testing.assert_array_equal(ds["time"].values, times.values)
