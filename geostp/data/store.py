@@ -14,8 +14,8 @@ Layout (``geostp_format = "geostp-store"``, version 1; Zarr format 2, consolidat
 * one data variable per short name (``t850``, ``inflow``, ``frames``), dims ``(time, <grid>)``,
   CF attributes (``units``, ``long_name``, ``standard_name``) and the train-split statistics
   (``norm_kind``, ``norm_offset``, ``norm_scale``: normalised = (x - offset) / scale; ``stats_*``).
-* global attrs: ``catalog``, ``variables`` (channel order), ``periodic_lon`` (True when the longitudes
-  cover the globe so models may wrap across the dateline; False for regional and image grids), ``time_step`` (pandas offset such as
+* global attrs: ``catalog``, ``variables`` (channel order), ``periodic_lon`` (1 when the longitudes
+  cover the globe so models may wrap across the dateline; 0 for regional and image grids), ``time_step`` (pandas offset such as
   ``"6h"``, or ``"1"`` for frames), ``splits``, ``default_t_in``/``default_t_out``, ``provenance``
   (JSON) and, written last, ``geostp_complete = 1``; CF-1.10 attributes throughout (`geostp.cf`), with a
   scalar vertical coordinate (``plev850``, ``height2m``) for each variable whose attrs give its level.
