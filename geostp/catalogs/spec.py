@@ -57,7 +57,7 @@ class CatalogSpec:
     time_step: str  # native step of the files: "1h", "6h", "30min"; "1" for frames
     default_t_in: int
     default_t_out: int
-    normalization: Literal["zscore", "minmax", "fixed"]
+    normalization: Literal["zscore", "minmax", "minmax_shared", "fixed"]
     description: str = ""
     references: list[str] = field(default_factory=list)
     layout: str = ""  # the published file layout, shown in errors when files are missing

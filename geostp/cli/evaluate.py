@@ -17,10 +17,17 @@ import click
               help="Model (or baseline) the cross-model scorecard compares against.")
 @click.option("--n-boot", type=click.IntRange(min=10), default=1000, show_default=True,
               help="Bootstrap resamples of the init times for the confidence intervals.")
+@click.option("--region", "regions", multiple=True, metavar="NAME",
+              help="Region, repeatable: global, tropics, extratropics_nh, extratropics_sh, extratropics, arctic, "
+                   "antarctic, europe, north_america, north_atlantic, north_pacific, east_asia, ausnz (WeatherBench2's "
+                   "boxes) or box:LAT0,LAT1,LON0,LON1. Default: global, tropics and both extratropics.")
+@click.option("--convention", type=click.Choice(["wb2", "openstl"]), default="wb2", show_default=True,
+              help="Weather score definitions: wb2 (area-weighted RMSE/ACC/bias/MAE per lead) or openstl "
+                   "(unweighted MSE/MAE/RMSE per lead and pooled over all leads, as OpenSTL's WeatherBench tables).")
 @click.option("--block-length", type=click.IntRange(min=1), default=None,
-              help="Consecutive init times resampled together (default: ceil(n^(1/3))).")
+              help="Consecutive init times resampled together (default: chosen per score and lead by the Politis-White rule).")
 def evaluate(forecasts: tuple[str, ...], truth: str, out: str | None, metrics: tuple[str, ...], reference: str,
-             n_boot: int, block_length: int | None) -> None:
+             n_boot: int, regions: tuple[str, ...], convention: str, block_length: int | None) -> None:
     """Score FORECAST Zarr stores per variable and lead time.
 
     Weather (WeatherBench2 definitions): latitude-weighted RMSE (root after the mean over init times),
@@ -41,5 +48,6 @@ def evaluate(forecasts: tuple[str, ...], truth: str, out: str | None, metrics: t
     from geostp.workflows.evaluate import evaluate_paths, report_lines
 
     result = evaluate_paths(forecasts, truth, out, metrics=list(metrics) or None, reference=reference, n_boot=n_boot,
-                            block_length=block_length, echo=lambda line: click.echo(line, err=True))
+                            block_length=block_length, regions=list(regions) or None,
+                            convention=convention, echo=lambda line: click.echo(line, err=True))
     click.echo("\n".join(report_lines(result)))

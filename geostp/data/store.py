@@ -43,7 +43,7 @@ from geostp.io import atomic_dir
 FORMAT = "geostp-store"
 FORMAT_VERSION = 1
 GRID_DIMS = {"latlon": ("lat", "lon"), "image": ("y", "x")}
-NORM_KINDS = ("zscore", "minmax", "fixed")
+NORM_KINDS = ("zscore", "minmax", "minmax_shared", "fixed")  # minmax_shared: one min/max over all variables
 
 
 def segments_from_time(
@@ -89,12 +89,17 @@ def compute_stats(
         lazy[v] = (a.mean(), a.std(), a.min(), a.max(), a.count())
     (computed,) = dask.compute(lazy)
     out = {}
+    # ST-ResNet / OpenSTL TaxiBJ: one scalar min and max over all channels together
+    shared_lo = min(float(c[2]) for c in computed.values())
+    shared_hi = max(float(c[3]) for c in computed.values())
     for v, (mean, std, vmin, vmax, count) in computed.items():
         mean, std, vmin, vmax = (float(x) for x in (mean, std, vmin, vmax))
         if kind == "zscore":
             offset, scale = mean, std
         elif kind == "minmax":
             offset, scale = vmin, vmax - vmin
+        elif kind == "minmax_shared":
+            offset, scale = shared_lo, shared_hi - shared_lo
         else:
             offset, scale = (fixed or {}).get(v, (0.0, 1.0))
         if not np.isfinite(scale) or scale <= 0:

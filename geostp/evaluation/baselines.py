@@ -46,6 +46,21 @@ def _design(times: np.ndarray, harmonics: int) -> np.ndarray:
     return np.stack(cols, axis=-1)
 
 
+def harmonic_design(times: np.ndarray, harmonics: int) -> np.ndarray:
+    """Design matrix (..., 1 + 2K) of the climatology fit at `times`: 1, cos(k phase), sin(k phase)."""
+    return _design(times, harmonics)
+
+
+def group_keys(times: np.ndarray, kind: str = "time_of_day") -> np.ndarray:
+    """The climatology group of each time: seconds since midnight ("time_of_day") or calendar month 1-12 ("month")."""
+    if kind == "time_of_day":
+        return _time_of_day(times)
+    if kind == "month" and _is_datetime(times):
+        t = np.asarray(times, dtype="datetime64[M]")
+        return (t.astype(np.int64) % 12 + 1).astype(np.int64)
+    raise DataError(f"unknown climatology group kind {kind!r} for times of dtype {np.asarray(times).dtype}")
+
+
 def compute_climatology(truth: xr.Dataset, variables: Sequence[str], split: str = "train",
                         harmonics: int = DEFAULT_HARMONICS) -> xr.Dataset:
     """Climatology coefficients from one split of a store: per variable (time_of_day, coef, <grid>).

@@ -262,15 +262,25 @@ class Metric:
 WEATHER_METRICS: Registry[Metric] = Registry("weather metric")
 FRAME_METRICS: Registry[Metric] = Registry("frame metric")
 
-WEATHER_METRICS.add("rmse", Metric("rmse", lambda f, o, **k: squared_error_per_time(f, o), root=True,
+WEATHER_METRICS.add("rmse", Metric("rmse", lambda f, o, weights=None, **k: squared_error_per_time(f, o, weights), root=True,
                                    description="latitude-weighted RMSE, sqrt after the time mean (WB2)"))
-WEATHER_METRICS.add("acc", Metric("acc", lambda f, o, climatology, **k: acc_per_time(f, o, climatology), units="1",
-                                  needs_climatology=True, higher_is_better=True,
+WEATHER_METRICS.add("acc", Metric("acc", lambda f, o, climatology, weights=None, **k: acc_per_time(f, o, climatology, weights),
+                                  units="1", needs_climatology=True, higher_is_better=True,
                                   description="anomaly correlation vs the train-split climatology (WB2)"))
-WEATHER_METRICS.add("bias", Metric("bias", lambda f, o, **k: error_per_time(f, o),
+WEATHER_METRICS.add("bias", Metric("bias", lambda f, o, weights=None, **k: error_per_time(f, o, weights),
                                    description="latitude-weighted mean of forecast minus truth (WB2)"))
-WEATHER_METRICS.add("mae", Metric("mae", lambda f, o, **k: abs_error_per_time(f, o),
+WEATHER_METRICS.add("mae", Metric("mae", lambda f, o, weights=None, **k: abs_error_per_time(f, o, weights),
                                   description="latitude-weighted mean absolute error (WB2)"))
+
+# OpenSTL's WeatherBench convention: plain (unweighted) means over the grid; `weights` carries only a
+# region mask. RMSE is the root of the mean squared error over everything averaged (one square root).
+OPENSTL_WEATHER_METRICS: Registry[Metric] = Registry("openstl weather metric")
+OPENSTL_WEATHER_METRICS.add("mse", Metric("mse", lambda f, o, weights=None, **k: squared_error_per_time(f, o, weights),
+                                          units="data^2", description="unweighted MSE over the grid (OpenSTL)"))
+OPENSTL_WEATHER_METRICS.add("mae", Metric("mae", lambda f, o, weights=None, **k: abs_error_per_time(f, o, weights),
+                                          description="unweighted MAE over the grid (OpenSTL)"))
+OPENSTL_WEATHER_METRICS.add("rmse", Metric("rmse", lambda f, o, weights=None, **k: squared_error_per_time(f, o, weights),
+                                           root=True, description="root of the unweighted MSE, one square root (OpenSTL)"))
 FRAME_METRICS.add("mse", Metric("mse", lambda f, o, **k: frame_squared_error(f, o), units="data^2",
                                 description="OpenSTL MSE: per-frame sum over (channel, y, x) of e^2, mean over frames"))
 FRAME_METRICS.add("mae", Metric("mae", lambda f, o, **k: frame_abs_error(f, o),

@@ -19,21 +19,15 @@ import pandas as pd
 import xarray as xr
 
 from geostp.errors import DataError
+from geostp.registry import Registry
 from geostp.evaluation import metrics as M
+from geostp.evaluation.bootstrap import BootstrapConfig, resample_means
 from geostp.evaluation.baselines import climatology_at, compute_climatology, persistence_forecast, truth_at
+from geostp.evaluation.regions import DEFAULT_REGIONS, region_masks
 from geostp.forecast.output import FRAMES_VAR
 
 BASELINES = ("persistence", "climatology")
-
-
-@dataclass(frozen=True)
-class BootstrapConfig:
-    """Bootstrap over init times: resamples, interval level, block length (None: ceil(n ** (1/3))), seed."""
-
-    n_boot: int = 1000
-    level: float = 0.95
-    block_length: int | None = None
-    seed: int = 0
+TIME = "init_time"
 
 
 def frame_scaling(truth: xr.Dataset, variables: Sequence[str]) -> tuple[xr.DataArray, xr.DataArray, float, str]:
@@ -41,18 +35,22 @@ def frame_scaling(truth: xr.Dataset, variables: Sequence[str]) -> tuple[xr.DataA
 
     Stores normalised by min-max or a fixed range (TaxiBJ, Moving MNIST) are mapped with their own
     train statistics to [0, 1]: x' = (x - norm_offset) / norm_scale, peak 1. Other stores are scored in
-    their units with the train max - min as peak.
+    their units shifted by the train minimum (so errors keep their units) with the train max - min as peak.
     """
     kinds = {truth[v].attrs.get("norm_kind") for v in variables}
     chan = pd.Index(list(variables), name="channel")
-    if kinds <= {"minmax", "fixed"}:
+    if kinds <= {"minmax", "minmax_shared", "fixed"}:
         off = xr.DataArray([float(truth[v].attrs["norm_offset"]) for v in variables], coords={"channel": chan})
         sc = xr.DataArray([float(truth[v].attrs["norm_scale"]) for v in variables], coords={"channel": chan})
         return off, sc, 1.0, "frames scored on the [0, 1] scale of the store's min-max/fixed normalisation"
     lo = min(float(truth[v].attrs.get("stats_min", 0.0)) for v in variables)
     hi = max(float(truth[v].attrs.get("stats_max", 1.0)) for v in variables)
-    zero, one = xr.DataArray(np.zeros(len(variables)), coords={"channel": chan}), xr.DataArray(np.ones(len(variables)), coords={"channel": chan})
-    return zero, one, hi - lo, f"frames scored in the store's units, peak = train max - min = {hi - lo:g}"
+    # Shift by the train minimum so that [min, max] maps to [0, max - min]: clipping to (0, data_range) and
+    # SSIM's luminance term (not shift-invariant) then see the data as OpenSTL's [0, 1] frames, scaled.
+    off = xr.DataArray(np.full(len(variables), lo), coords={"channel": chan})
+    one = xr.DataArray(np.ones(len(variables)), coords={"channel": chan})
+    return off, one, hi - lo, (f"frames scored in the store's units minus the train minimum {lo:g}, "
+                               f"peak = train max - min = {hi - lo:g}")
 
 
 def _family(forecast: xr.Dataset) -> str:
@@ -93,16 +91,84 @@ def _as_frames(ds: xr.Dataset, variables: Sequence[str]) -> xr.DataArray:
     return arr.transpose(*[d for d in arr.dims if d not in ("channel", "y", "x")], "channel", "y", "x")
 
 
+MODEL_SUFFIX = "-model"
+
+
+def distinct_names(forecasts: Mapping[str, xr.Dataset], baselines: Sequence[str] = BASELINES) -> dict[str, xr.Dataset]:
+    """Forecasts keyed so that none takes a baseline's row: a forecast named `climatology` (the registry's
+    climatology model) becomes `climatology-model`, next to the scorecard's own climatology."""
+    out: dict[str, xr.Dataset] = {}
+    for name, fc in forecasts.items():
+        label = f"{name}{MODEL_SUFFIX}" if name in baselines else name
+        while label in out or label in baselines:
+            label += "'"
+        out[label] = fc
+    return out
+
+
+@dataclass(frozen=True)
+class Convention:
+    """How weather scores are defined: which metrics, latitude-weighted or plain grid means, pooled leads."""
+
+    name: str
+    metrics: Registry[M.Metric]
+    lat_weighted: bool
+    pooled: bool  # also report each score pooled over all leads (one mean, one root)
+    description: str
+
+
+CONVENTIONS: Registry[Convention] = Registry("convention")
+CONVENTIONS.add("wb2", Convention("wb2", M.WEATHER_METRICS, True, False,
+                                  "WeatherBench2: area-weighted means, RMSE = sqrt of the time-mean MSE per lead"))
+CONVENTIONS.add("openstl", Convention("openstl", M.OPENSTL_WEATHER_METRICS, False, True,
+                                      "OpenSTL WeatherBench: unweighted grid means, MSE/MAE/RMSE per lead and "
+                                      "pooled over all leads with one square root"))
+FRAMES_NOTE = "OpenSTL frame metrics: per-frame sums over (channel, y, x), mean over frames"
+FRAME_REGION = "frame"
+POOLED_LEAD = "all"  # the one "region" of video/traffic scores: the whole frame
+
+
+def metric_registry(family: str, convention: str = "wb2") -> Registry[M.Metric]:
+    """The metrics of a family (frames) or weather convention."""
+    return M.FRAME_METRICS if family == "frames" else CONVENTIONS.get(convention).metrics
+
+
+def _registry_of(per_time: xr.DataArray) -> Registry[M.Metric]:
+    family = per_time.attrs.get("family", "weather")
+    return metric_registry(family, per_time.attrs.get("convention", "wb2") if family != "frames" else "wb2")
+
+
+def _region_weights(first: xr.Dataset, regions: Sequence[str] | None, conv: Convention) -> dict[str, xr.DataArray]:
+    """Per-region (lat, lon) weights: area weights (WB2) or ones (OpenSTL), times each region's mask."""
+    lat, lon = first["lat"].values, first["lon"].values
+    base = M.lat_weights(first["lat"]) if conv.lat_weighted else xr.DataArray(np.ones(len(lat)), dims=("lat",),
+                                                                                  coords={"lat": lat})
+    out = {}
+    masks = region_masks(DEFAULT_REGIONS, lat, lon, strict=False) if regions is None else region_masks(regions, lat, lon)
+    for name, mask in masks.items():
+        w = (base * mask).transpose("lat", "lon")
+        out[name] = w.assign_coords(lat=first["lat"].values, lon=first["lon"].values)
+    return out
+
+
 def per_time_scores(forecasts: Mapping[str, xr.Dataset], truth: xr.Dataset, inits: np.ndarray,
                     metrics: Sequence[str] | None = None, baselines: Sequence[str] = BASELINES,
-                    climatology: xr.Dataset | None = None, block: int = 256, progress: bool = False) -> xr.DataArray:
-    """Per-time metric values, dims (model, variable, metric, init_time, lead_time), for every forecast and
-    baseline on the same `inits`; truth, persistence and climatology come from the truth store."""
+                    climatology: xr.Dataset | None = None, block: int = 256, progress: bool = False,
+                    regions: Sequence[str] | None = None, convention: str = "wb2") -> xr.DataArray:
+    """Per-time metric values, dims (model, variable, metric, region, init_time, lead_time), for every forecast
+    and baseline on the same `inits`; truth, persistence and climatology come from the truth store.
+
+    Weather: `regions` (names or box:LAT0,LAT1,LON0,LON1, see geostp.evaluation.regions; None = the default
+    four, less those without a grid point) and `convention`
+    ("wb2" or "openstl"); video/traffic forecasts have one region, the whole frame.
+    """
     from tqdm.auto import tqdm
 
+    forecasts = distinct_names(forecasts, baselines)
     first = next(iter(forecasts.values()))
     family = _family(first)
-    registry = M.FRAME_METRICS if family == "frames" else M.WEATHER_METRICS
+    conv = CONVENTIONS.get(convention)
+    registry = metric_registry(family, convention)
     names = list(metrics or registry.names())
     metric_objs = [registry.get(n) for n in names]
     variables = forecast_variables(first)
@@ -120,10 +186,13 @@ def per_time_scores(forecasts: Mapping[str, xr.Dataset], truth: xr.Dataset, init
     scale_note = ""
     if family == "frames":
         f_off, f_scale, data_range, scale_note = frame_scaling(truth, variables)
+        weights: dict[str, xr.DataArray | None] = {FRAME_REGION: None}
     else:
         data_range = 1.0
-    models = [*forecasts, *[b for b in baselines if b not in forecasts]]
-    out = np.full((len(models), len(variables), len(names), len(inits), len(leads)), np.nan)
+        weights = dict(_region_weights(first, None if regions is None else list(dict.fromkeys(regions)), conv))
+    region_names = list(weights)
+    models = [*forecasts, *baselines]
+    out = np.full((len(models), len(variables), len(names), len(region_names), len(inits), len(leads)), np.nan)
     bar = tqdm(total=len(inits), desc="scoring", unit="init", disable=not progress, leave=False)
     for b0 in range(0, len(inits), block):
         sel = inits[b0:b0 + block]
@@ -131,13 +200,11 @@ def per_time_scores(forecasts: Mapping[str, xr.Dataset], truth: xr.Dataset, init
         ref = fcs[next(iter(fcs))]
         vt = ref["valid_time"]
         obs = truth_at(truth, variables, vt)
-        cands: dict[str, xr.Dataset] = {}
-        for k, fc in fcs.items():
-            cands[k] = fc
-        if "persistence" in baselines and "persistence" not in cands:
+        cands: dict[str, xr.Dataset] = dict(fcs)
+        if "persistence" in baselines:
             cands["persistence"] = persistence_forecast(truth, variables, ref["init_time"], ref["lead_time"]).assign_coords(valid_time=vt)
         clim_here = climatology_at(climatology, vt) if climatology is not None else None
-        if "climatology" in baselines and "climatology" not in cands:
+        if "climatology" in baselines:
             cands["climatology"] = clim_here
         for mi, model in enumerate(models):
             cand = cands[model]
@@ -156,17 +223,21 @@ def per_time_scores(forecasts: Mapping[str, xr.Dataset], truth: xr.Dataset, init
                 f, o = _strip(f), _strip(o)
                 c = _strip(c) if c is not None else None
                 for ki, metric in enumerate(metric_objs):
-                    vals = metric.per_time(f, o, climatology=c, data_range=data_range)
-                    out[mi, vi, ki, b0:b0 + len(sel)] = vals.transpose("init_time", "lead_time").values
+                    for ri, w in enumerate(weights.values()):
+                        vals = metric.per_time(f, o, climatology=c, data_range=data_range, weights=w)
+                        out[mi, vi, ki, ri, b0:b0 + len(sel)] = vals.transpose("init_time", "lead_time").values
         bar.update(len(sel))
     bar.close()
     var_labels = ["+".join(variables)] if family == "frames" else variables
     if family == "frames":
         out = out[:, :1]
-    da = xr.DataArray(out, dims=("model", "variable", "metric", "init_time", "lead_time"),
-                      coords={"model": models, "variable": var_labels, "metric": names, "init_time": inits,
-                              "lead_time": leads}, name="per_time")
+    da = xr.DataArray(out, dims=("model", "variable", "metric", "region", "init_time", "lead_time"),
+                      coords={"model": models, "variable": var_labels, "metric": names, "region": region_names,
+                              "init_time": inits, "lead_time": leads}, name="per_time")
     da.attrs.update({"family": family, "data_range": data_range, "frame_scale": scale_note,
+                     "convention": "frames" if family == "frames" else conv.name,
+                     "convention_description": FRAMES_NOTE if family == "frames" else conv.description,
+                     "pooled": int(family != "frames" and conv.pooled),
                      "climatology_method": climatology.attrs.get("climatology_method", "") if climatology is not None else ""})
     return da
 
@@ -176,49 +247,61 @@ def _strip(da: xr.DataArray) -> xr.DataArray:
     return da.reset_coords(drop=True)
 
 
-def _block_counts(n: int, cfg: BootstrapConfig) -> np.ndarray:
-    """(n_boot, n) counts of how often each init is drawn by a circular block bootstrap."""
-    rng = np.random.default_rng(cfg.seed)
-    length = cfg.block_length or max(1, int(np.ceil(n ** (1 / 3))))
-    length = min(length, n)
-    n_blocks = int(np.ceil(n / length))
-    starts = rng.integers(0, n, size=(cfg.n_boot, n_blocks))
-    idx = (starts[:, :, None] + np.arange(length)[None, None, :]).reshape(cfg.n_boot, -1)[:, :n] % n
-    counts = np.zeros((cfg.n_boot, n))
-    np.add.at(counts, (np.repeat(np.arange(cfg.n_boot), n), idx.ravel()), 1)
-    return counts
-
-
-def _finalize(mean: np.ndarray, metric_names: Sequence[str], family: str) -> np.ndarray:
-    """Apply each metric's finalisation (sqrt for RMSE) along the metric axis (-2 of (..., metric, lead))."""
-    registry = M.FRAME_METRICS if family == "frames" else M.WEATHER_METRICS
-    out = mean.copy()
+def _finalize(mean: np.ndarray, metric_names: Sequence[str], registry: Registry[M.Metric], axis: int = -2) -> np.ndarray:
+    """Apply each metric's finalisation (sqrt for RMSE) along the metric axis (`axis`, counted from the end)."""
+    out = np.moveaxis(mean.copy(), axis, -1)
     for k, name in enumerate(metric_names):
         if registry.get(name).root:
-            out[..., k, :] = np.sqrt(out[..., k, :])
-    return out
+            out[..., k] = np.sqrt(out[..., k])
+    return np.moveaxis(out, -1, axis)
+
+
+def _series(per_time: xr.DataArray) -> tuple[np.ndarray, list[str]]:
+    """Per-time values with init_time last: (model, variable, metric, lead_time, init_time), and the dims before it."""
+    dims = [d for d in per_time.dims if d != TIME]
+    return per_time.transpose(*dims, TIME).values, dims
+
+
+def _bootstrap_note(cfg: BootstrapConfig, lengths: np.ndarray) -> str:
+    how = (f"block length {cfg.block_length} (fixed)" if cfg.block_length else
+           f"Politis-White block length per score and lead, {int(lengths.min())}-{int(lengths.max())} init times")
+    return (f"circular block bootstrap over init times, {cfg.n_boot} resamples, {how}, spread bias-corrected "
+            f"and t-widened, {cfg.level:.0%} interval")
+
+
+def _interval(vals: np.ndarray, registry: Registry[M.Metric], names: list[str], mk: int,
+              cfg: BootstrapConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(score, ci_low, ci_high, block length) of per-time series with init time on the last axis."""
+    mean = _finalize(vals.mean(axis=-1), names, registry, mk)
+    boot, lengths = resample_means(vals, cfg)  # NaNs propagate, as they should
+    boot = _finalize(boot, names, registry, mk)
+    a = (1 - cfg.level) / 2
+    lo, hi = np.quantile(boot, [a, 1 - a], axis=0)
+    return mean, lo, hi, lengths
 
 
 def summarize(per_time: xr.DataArray, cfg: BootstrapConfig = BootstrapConfig()) -> xr.Dataset:
-    """Scores per (model, variable, metric, lead) with a bootstrap interval over init times."""
-    vals = per_time.transpose("model", "variable", "metric", "init_time", "lead_time").values
-    n = vals.shape[3]
-    family = per_time.attrs.get("family", "weather")
-    metric_names = [str(m) for m in per_time["metric"].values]
-    mean = _finalize(vals.mean(axis=3), metric_names, family)
-    counts = _block_counts(n, cfg) / n  # (B, n)
-    boot = np.einsum("bn,mvknl->bmvkl", counts, vals)  # NaNs propagate, as they should
-    boot = _finalize(boot, metric_names, family)
-    a = (1 - cfg.level) / 2
-    lo, hi = np.quantile(boot, [a, 1 - a], axis=0)
-    coords = {d: per_time[d] for d in ("model", "variable", "metric", "lead_time")}
-    dims = ("model", "variable", "metric", "lead_time")
-    ds = xr.Dataset({"value": (dims, mean), "ci_low": (dims, lo), "ci_high": (dims, hi)}, coords=coords)
-    ds["n_init"] = n
-    ds.attrs.update({**per_time.attrs, "bootstrap": f"circular block bootstrap over init times, {cfg.n_boot} resamples, "
-                     f"block length {cfg.block_length or max(1, int(np.ceil(n ** (1 / 3))))}, {cfg.level:.0%} interval",
-                     "init_time_first": _fmt(per_time["init_time"].values[0]),
-                     "init_time_last": _fmt(per_time["init_time"].values[-1])})
+    """Scores per (model, variable, metric, region, lead) with a bootstrap interval over init times; the
+    block length used for each is in `block_length`. Conventions that pool leads (OpenSTL) also get
+    `pooled_*` values: per-time values averaged over leads first, then over init times (one root)."""
+    vals, dims = _series(per_time)
+    registry = _registry_of(per_time)
+    names = [str(m) for m in per_time["metric"].values]
+    mk = dims.index("metric") - len(dims)  # metric axis counted from the end (lead_time is last)
+    mean, lo, hi, lengths = _interval(vals, registry, names, mk, cfg)
+    coords = {d: per_time[d] for d in dims}
+    ds = xr.Dataset({"value": (dims, mean), "ci_low": (dims, lo), "ci_high": (dims, hi),
+                     "block_length": (dims, lengths)}, coords=coords)
+    if per_time.attrs.get("pooled"):
+        li = dims.index("lead_time")
+        pdims = [d for d in dims if d != "lead_time"]
+        pmean, plo, phi, plen = _interval(vals.mean(axis=li), registry, names, pdims.index("metric") - len(pdims), cfg)
+        for key, arr in (("value", pmean), ("ci_low", plo), ("ci_high", phi), ("block_length", plen)):
+            ds[f"pooled_{key}"] = (pdims, arr)
+    ds["n_init"] = vals.shape[-1]
+    ds.attrs.update({**per_time.attrs, "bootstrap": _bootstrap_note(cfg, lengths),
+                     "init_time_first": _fmt(per_time[TIME].values[0]),
+                     "init_time_last": _fmt(per_time[TIME].values[-1])})
     return ds
 
 
@@ -227,22 +310,25 @@ def relative_scorecard(per_time: xr.DataArray, reference: str, cfg: BootstrapCon
     (negative is better for errors, positive for ACC/SSIM/PSNR); an interval excluding 0 is significant."""
     if reference not in per_time["model"].values:
         raise DataError(f"reference {reference!r} is not among the scored models {list(per_time['model'].values)}")
-    vals = per_time.transpose("model", "variable", "metric", "init_time", "lead_time").values
-    n = vals.shape[3]
-    family = per_time.attrs.get("family", "weather")
+    vals, dims = _series(per_time)
+    registry = _registry_of(per_time)
     metric_names = [str(m) for m in per_time["metric"].values]
+    mk = dims.index("metric") - len(dims)
     r = list(per_time["model"].values).index(reference)
-    mean = _finalize(vals.mean(axis=3), metric_names, family)
-    counts = _block_counts(n, cfg) / n
-    boot = _finalize(np.einsum("bn,mvknl->bmvkl", counts, vals), metric_names, family)
+    ref = np.broadcast_to(vals[r : r + 1], vals.shape)
+    mean = _finalize(vals.mean(axis=-1), metric_names, registry, mk)
+    # model and reference resampled together (same blocks, same widening), block length from their difference
+    pair = np.stack([vals, ref])
+    boot, lengths = resample_means(pair, cfg, design=np.stack([vals - ref, vals - ref]))
+    boot = _finalize(boot, metric_names, registry, mk)
     with np.errstate(divide="ignore", invalid="ignore"):
         rel = 100 * (mean - mean[r : r + 1]) / np.abs(mean[r : r + 1])
-        rel_boot = 100 * (boot - boot[:, r : r + 1]) / np.abs(boot[:, r : r + 1])
+        rel_boot = 100 * (boot[:, 0] - boot[:, 1]) / np.abs(boot[:, 1])
     a = (1 - cfg.level) / 2
     lo, hi = np.quantile(rel_boot, [a, 1 - a], axis=0)
-    dims = ("model", "variable", "metric", "lead_time")
     coords = {d: per_time[d] for d in dims}
-    ds = xr.Dataset({"relative_change_percent": (dims, rel), "ci_low": (dims, lo), "ci_high": (dims, hi)}, coords=coords)
+    ds = xr.Dataset({"relative_change_percent": (dims, rel), "ci_low": (dims, lo), "ci_high": (dims, hi),
+                     "block_length": (dims, lengths[0])}, coords=coords)
     ds.attrs.update({"reference": reference, "definition": "100 * (score - reference score) / |reference score|"})
     return ds
 
@@ -255,36 +341,60 @@ def _lead_label(lead: object) -> str:
 
 
 def to_frame(scores: xr.Dataset) -> pd.DataFrame:
-    """Long table: model, variable, metric, lead, value, ci_low, ci_high, n_init."""
-    df = scores[["value", "ci_low", "ci_high"]].to_dataframe().reset_index()
+    """Long table: model, variable, metric, region, lead, value, ci_low, ci_high, block_length, n_init; pooled
+    scores (OpenSTL convention) have lead "all"."""
+    cols = [c for c in ("value", "ci_low", "ci_high", "block_length") if c in scores]
+    df = scores[cols].to_dataframe().reset_index()
     df["lead"] = df["lead_time"].map(lambda v: _lead_label(np.timedelta64(v) if isinstance(v, pd.Timedelta) else v))
+    if "pooled_value" in scores:
+        pooled = scores[[f"pooled_{c}" for c in cols]].to_dataframe().reset_index()
+        pooled = pooled.rename(columns={f"pooled_{c}": c for c in cols}).assign(lead=POOLED_LEAD)
+        df = pd.concat([df, pooled], ignore_index=True)
     df["n_init"] = int(scores["n_init"])
-    return df[["model", "variable", "metric", "lead", "value", "ci_low", "ci_high", "n_init"]]
+    keys = [k for k in ("model", "variable", "metric", "region") if k in df.columns]
+    return df[[*keys, "lead", *cols, "n_init"]]
 
 
-def format_table(scores: xr.Dataset, metric: str = "rmse", variable: str | None = None) -> str:
-    """One text table per variable: rows = leads, columns = models, cells 'value [lo, hi]'."""
+def format_table(scores: xr.Dataset, metric: str = "rmse", variable: str | None = None,
+                 region: str | None = None) -> str:
+    """One text table per variable and region: rows = leads (and "all" when pooled), columns = models,
+    cells 'value [lo, hi]'."""
     lines = []
     variables = [variable] if variable else [str(v) for v in scores["variable"].values]
+    regions = [region] if region else ([str(r) for r in scores["region"].values] if "region" in scores.dims else [None])
     for var in variables:
-        sub = scores.sel(variable=var, metric=metric)
-        models = [str(m) for m in sub["model"].values]
-        units = scores.attrs.get(f"units_{var}", "")
-        title = f"{metric.upper()} of {var}" + (f" [{units}]" if units and metric not in ("acc", "ssim", "psnr") else "")
-        lines.append(f"{title}, {int(scores['n_init'])} init times ({scores.attrs.get('bootstrap', '')})")
-        rows = []
-        for li, lead in enumerate(sub["lead_time"].values):
-            cells = []
-            for m in models:
-                v = sub["value"].sel(model=m).values[li]
-                lo, hi = sub["ci_low"].sel(model=m).values[li], sub["ci_high"].sel(model=m).values[li]
-                cells.append(f"{_num(v)} [{_num(lo)}, {_num(hi)}]")
-            rows.append((_lead_label(lead), cells))
-        width = max([len(m) for m in models] + [len(c) for _, cells in rows for c in cells]) + 2
-        lines.append(f"{'lead':>6} " + "".join(f"{m:>{width}}" for m in models))
-        lines += [f"{lead:>6} " + "".join(c.rjust(width) for c in cells) for lead, cells in rows]
-        lines.append("")
+        for reg in regions:
+            sub = scores.sel(variable=var, metric=metric)
+            if reg is not None:
+                sub = sub.sel(region=reg)
+            models = [str(m) for m in sub["model"].values]
+            units = scores.attrs.get(f"units_{var}", "")
+            title = f"{metric.upper()} of {var}" + (f" [{units}]" if units and metric not in ("acc", "ssim", "psnr") else "")
+            where = f", region {reg}" if reg not in (None, FRAME_REGION) else ""
+            conv = scores.attrs.get("convention", "")
+            conv = f", {conv} convention" if conv and conv != "frames" else ""
+            lines.append(f"{title}{where}{conv}, {int(scores['n_init'])} init times ({scores.attrs.get('bootstrap', '')})")
+            rows = []
+            blocks = []
+            for li, lead in enumerate(sub["lead_time"].values):
+                rows.append((_lead_label(lead), [_cell(sub.isel(lead_time=li), m, "") for m in models]))
+                blocks.append(f"{_lead_label(lead)}:{int(sub['block_length'].isel(lead_time=li).max())}"
+                              if "block_length" in sub else "")
+            if "pooled_value" in sub:
+                rows.append((POOLED_LEAD, [_cell(sub, m, "pooled_") for m in models]))
+            width = max([len(m) for m in models] + [len(c) for _, cells in rows for c in cells]) + 2
+            lines.append(f"{'lead':>6} " + "".join(f"{m:>{width}}" for m in models))
+            lines += [f"{lead:>6} " + "".join(c.rjust(width) for c in cells) for lead, cells in rows]
+            if any(blocks):
+                lines.append("block length (init times, max over models): " + " ".join(b for b in blocks if b))
+            lines.append("")
     return "\n".join(lines)
+
+
+def _cell(sub: xr.Dataset, model: str, prefix: str) -> str:
+    s = sub.sel(model=model)
+    v, lo, hi = (float(s[f"{prefix}{k}"].values) for k in ("value", "ci_low", "ci_high"))
+    return f"{_num(v)} [{_num(lo)}, {_num(hi)}]"
 
 
 def _num(v: float) -> str:
@@ -331,7 +441,7 @@ def _netcdf_bytes(ds: xr.Dataset) -> bytes:
     from geostp.cf import cf_dataset
 
     ds = ds.copy()
-    for c in ("model", "variable", "metric"):
+    for c in ("model", "variable", "metric", "region"):
         if c in ds.coords:
             ds[c] = ds[c].astype(str)
     for name in ds.variables:  # CF: every variable says what it is (new ones get their name spelled out)

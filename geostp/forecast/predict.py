@@ -355,7 +355,12 @@ def predict_blocks(pred: Predictor, store: xr.Dataset, inits: np.ndarray, n_fram
             x = frames[inv.reshape(idx.shape)].astype(np.float32)
             x = (x - off) / sc
             with torch.no_grad():
-                y = rollout(model, torch.from_numpy(x).to(dev), n_frames).float().cpu().numpy()
+                xt = torch.from_numpy(x).to(dev)
+                if getattr(model, "uses_valid_times", False):  # e.g. the climatology: a function of the valid time
+                    valid = inits[b0:b0 + batch_size][:, None] + leads[None, :]
+                    y = model.forecast_at(xt, valid).float().cpu().numpy()
+                else:
+                    y = rollout(model, xt, n_frames).float().cpu().numpy()
             yield forecast_dataset(pred, store, inits[b0:b0 + batch_size], (y * sc + off).astype(np.float32), leads,
                                    variables=list(variables) if variables else None, source=source)
             bar.update(len(p))

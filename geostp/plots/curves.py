@@ -28,6 +28,8 @@ def skill_figure(scores: xr.Dataset, metric: str = "rmse") -> Any:
 
     if metric not in scores["metric"].values:
         raise DataError(f"metric {metric!r} is not in the scores; they have {list(map(str, scores['metric'].values))}")
+    if "region" in scores.dims:  # one region per figure: the first (global by default)
+        scores = scores.isel(region=0)
     variables = [str(v) for v in scores["variable"].values]
     x, xlabel = _lead_axis(scores["lead_time"].values)
     fig, axes = plt.subplots(1, len(variables), figsize=(4.6 * len(variables), 3.4), squeeze=False, layout="constrained")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from torch import nn
 
 from geostp.errors import ConfigError
@@ -41,3 +43,12 @@ def build_model(section: ModelSection, signature: DataSignature) -> nn.Module:
             raise ConfigError(f"model.overrides.{key} = {given} disagrees with the data ({key} = {value}); "
                               "remove it: shapes are taken from data.t_in/t_out, variables and the grid")
     return create(section.name, section.preset, **{**section.overrides, **shapes})
+
+
+def fit_to_store(model: nn.Module, data: Any) -> None:
+    """Let a model that is a function of the data (the climatology) fit itself on the run's store."""
+    if not hasattr(model, "fit_store"):
+        return
+    from geostp.data.store import open_store
+
+    model.fit_store(open_store(data.store, check_chunks=False), data.signature.variables, data.stats)

@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from geostp.errors import ConfigError, RunMismatchError
 from geostp.training import checkpoint as ckpt
 from geostp.training import speed
-from geostp.training.build import build_model
+from geostp.training.build import build_model, fit_to_store
 from geostp.training.data import DataSignature, GlobalBatchSampler, batch_loader, open_data, valid_batches
 from geostp.training.logging import MetricsLogger, environment, plot_learning_curve
 from geostp.training.optim import build_optimizer, build_scheduler, drop_frozen_grads, plan_stages
@@ -61,6 +61,7 @@ def train(config: Any = None, out: str | Path | None = None, overrides: list[str
     with acc.main_process_first():  # the main process builds a missing sample store first
         data = open_data(cfg.data)
     model = build_model(cfg.model, data.signature)
+    fit_to_store(model, data)
     unsped = speed.not_applicable(cfg.speed, acc.device)
     for note in unsped:  # said, never silently dropped
         acc.print(f"geostp: {note}")

@@ -19,7 +19,7 @@ Echo = Callable[[str], Any]
 
 @dataclass
 class EvaluationResult:
-    """Scores (model, variable, metric, lead_time), the optional scorecard, and where they were written."""
+    """Scores (model, variable, metric, region, lead_time), the optional scorecard, and where they were written."""
 
     scores: xr.Dataset
     scorecard: xr.Dataset | None
@@ -59,14 +59,18 @@ def common_inits(forecasts: Mapping[str, xr.Dataset], truth: xr.Dataset, echo: E
 
 def evaluate(forecasts: Mapping[str, xr.Dataset], truth: DataSource, out_dir: str | Path, *,
              metrics: Sequence[str] | None = None, reference: str = "persistence", n_boot: int = 1000,
-             block_length: int | None = None, progress: bool = True, echo: Echo = print) -> EvaluationResult:
-    """Score `forecasts` against `truth` next to persistence and climatology; write CSV, NetCDF, plot, scorecard."""
+             block_length: int | None = None, regions: Sequence[str] | None = None, convention: str = "wb2",
+             progress: bool = True, echo: Echo = print) -> EvaluationResult:
+    """Score `forecasts` against `truth` next to persistence and climatology; write CSV, NetCDF, plot, scorecard.
+
+    `regions`: names or box:LAT0,LAT1,LON0,LON1 (None: global, tropics, both extratropics); `convention`:
+    "wb2" or "openstl" (see docs/evaluation.md)."""
     from geostp.evaluation.scorecard import BootstrapConfig, per_time_scores, relative_scorecard, summarize, write_scores
     from geostp.plots.curves import plot_skill
 
     inits = common_inits(forecasts, truth.store, echo)
     pt = per_time_scores(dict(forecasts), truth.store, inits, metrics=list(metrics) if metrics else None,
-                         progress=progress)
+                         progress=progress, regions=regions, convention=convention)
     cfg = BootstrapConfig(n_boot=n_boot, block_length=block_length)
     scores = summarize(pt, cfg)
     first = next(iter(forecasts.values()))
@@ -76,7 +80,7 @@ def evaluate(forecasts: Mapping[str, xr.Dataset], truth: DataSource, out_dir: st
     card = relative_scorecard(pt, reference, cfg) if len(scores["model"]) > 1 else None
     out_dir = Path(out_dir)
     paths = write_scores(scores, out_dir, scorecard=card)
-    main_metric = "rmse" if "rmse" in scores["metric"].values else str(scores["metric"].values[0])
+    main_metric = next((m for m in ("rmse", "mse") if m in scores["metric"].values), str(scores["metric"].values[0]))
     paths["png"] = plot_skill(scores, out_dir / f"{main_metric}_vs_lead.png", metric=main_metric)
     return EvaluationResult(scores, card, main_metric, paths)
 
@@ -102,10 +106,10 @@ def report_lines(result: EvaluationResult) -> list[str]:
 def scorecard_text(card: xr.Dataset, metric: str) -> str:
     """Percent change against the reference per lead; '*' where the 95% interval excludes 0."""
     lines = [f"scorecard: {metric.upper()} change vs {card.attrs['reference']} in % (* = significant at 95%)"]
-    for var in card["variable"].values:
-        sub = card.sel(variable=var, metric=metric)
+    for var, region in ((v, r) for v in card["variable"].values for r in card["region"].values):
+        sub = card.sel(variable=var, metric=metric, region=region)
         models = [str(m) for m in sub["model"].values if str(m) != card.attrs["reference"]]
-        lines.append(f"{var}:{'lead':>6} " + "".join(f"{m:>16}" for m in models))
+        lines.append(f"{var} ({region}):{'lead':>6} " + "".join(f"{m:>16}" for m in models))
         for li, lead in enumerate(sub["lead_time"].values):
             label = f"{lead / np.timedelta64(1, 'h'):g}h" if isinstance(lead, np.timedelta64) else f"{lead}f"
             cells = []
@@ -114,5 +118,5 @@ def scorecard_text(card: xr.Dataset, metric: str) -> str:
                 v, lo, hi = (float(s[k].values[li]) for k in ("relative_change_percent", "ci_low", "ci_high"))
                 star = "*" if lo > 0 or hi < 0 else " "
                 cells.append(f"{v:+.1f}{star}".rjust(16))
-            lines.append(f"{'':{len(str(var)) + 1}}{label:>6} " + "".join(cells))
+            lines.append(f"{'':{len(str(var)) + len(str(region)) + 4}}{label:>6} " + "".join(cells))
     return "\n".join(lines)

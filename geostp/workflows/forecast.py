@@ -252,7 +252,7 @@ def _score(result: ForecastResult, forecast: xr.Dataset, src: DataSource, req: F
         result.notes.append(f"{len(dropped)} init time(s) have valid times beyond the data and were not scored")
     family_metrics = ["rmse", "acc"] if "lat" in forecast.dims else None
     pt = per_time_scores({forecast.attrs.get("model", "model"): forecast}, src.store, ok, metrics=family_metrics,
-                         progress=req.progress)
+                         progress=req.progress, regions=("global",))
     scores = summarize(pt)
     for v in scores["variable"].values:
         if str(v) in forecast.data_vars:

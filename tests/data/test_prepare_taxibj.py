@@ -1,4 +1,5 @@
-"""TaxiBJ HDF5 files -> store: ST-ResNet cleaning, slot times, last-28-days test split, min-max on train."""
+"""TaxiBJ HDF5 files -> store: ST-ResNet cleaning, slot times, last-28-days test split, one min-max over both
+channels on train."""
 
 from __future__ import annotations
 
@@ -68,11 +69,14 @@ def test_windows_exact_and_minmax_on_train(taxibj):
     ds = open_store(out)
     t = pd.DatetimeIndex(ds["time"].values)
     train = np.stack([src[x] for x in t[ds["split"].values == "train"]])
+    assert train[:, 0].max() != train[:, 1].max()  # the channels' ranges differ...
     for c, v in enumerate(["inflow", "outflow"]):
         a = ds[v].attrs
-        assert a["norm_kind"] == "minmax"
-        assert (a["norm_offset"], a["norm_scale"]) == (train[:, c].min(), train[:, c].max() - train[:, c].min())
+        # ...but ST-ResNet/OpenSTL scale both with ONE scalar min and max over the train split
+        assert a["norm_kind"] == "minmax_shared"
+        assert (a["norm_offset"], a["norm_scale"]) == (train.min(), train.max() - train.min())
         assert a["stats_min"] == 0.0  # the planted -1 was clipped
+        assert a["stats_max"] == train[:, c].max()  # per-channel statistics are still recorded
     for split in ("train", "test"):
         w = open_windows(out, split, t_in=4, t_out=4)
         for i in [0, len(w) // 2, len(w) - 1]:

@@ -113,5 +113,5 @@ def test_video_frames_scored_on_the_unit_scale(tmp_path):
     # OpenSTL MSE: per-frame sum over (channel, y, x) of squared errors on the [0, 1] scale
     t0 = int(inits[0])
     expect = (((frames[t0] - frames[t0 + 1]) / 255.0) ** 2).sum()
-    assert float(pt.sel(model="copy", metric="mse").values[0, 0, 0]) == pytest.approx(expect, rel=1e-5)
+    assert float(pt.sel(model="copy", metric="mse", region="frame").values[0, 0, 0]) == pytest.approx(expect, rel=1e-5)
     assert "[0, 1] scale" in pt.attrs["frame_scale"]

@@ -32,7 +32,7 @@ def test_climatology_broadcasts_the_field(field_shape):
     expected = (field[:, None, None] if field.ndim == 1 else field).expand(2, 16, 16)
     out = model(torch.zeros(1, 3, 2, 16, 16))
     assert torch.equal(out[0, -1], expected)
-    assert torch.equal(model.state_dict()["climatology"], expected)
+    assert torch.equal(model.state_dict()["table"][:, 0, 0], expected)
 
 
 def test_climatology_of_the_wrong_shape_names_both_shapes():
