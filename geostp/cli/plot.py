@@ -22,8 +22,12 @@ import click
 @click.option("--graticule", is_flag=True, help="Draw labelled latitude/longitude lines.")
 @click.option("--projection", type=click.Choice(["robinson", "platecarree"]), default="robinson", show_default=True,
               help="Map projection.")
+@click.option("--skill", is_flag=True,
+              help="FORECAST is an evaluation directory of `geostp evaluate`: draw its per-grid-point RMSE and bias "
+                   "maps (--model, --var, --lead) and zonal energy spectra.")
+@click.option("--model", default=None, metavar="NAME", help="With --skill: the model whose maps to draw (default: the first).")
 def plot(forecast: str, var: str | None, lead: str | None, init: str | None, truth: str | None, out: str | None,
-         animate: bool, graticule: bool, projection: str) -> None:
+         animate: bool, graticule: bool, projection: str, skill: bool, model: str | None) -> None:
     """Draw forecast | truth | forecast - truth maps of FORECAST (a Zarr from `geostp forecast`).
 
     Coastlines come from the Natural Earth 110m file shipped with geostp: nothing is downloaded.
@@ -34,9 +38,16 @@ def plot(forecast: str, var: str | None, lead: str | None, init: str | None, tru
       geostp plot fc.zarr --var t850 --lead 72h
       geostp plot fc.zarr --var t850 --init 2018-03-01T00 --animate --out t850.gif
       geostp plot fc.zarr --var t850 --lead 24h --animate --graticule
+      geostp plot eval-fc/ --skill --var t850 --lead 72h
     """
     from geostp.workflows.plot import plot_path
 
+    if skill:
+        from geostp.workflows.plot import plot_skill_dir
+
+        for kind, path in plot_skill_dir(forecast, var=var, lead=lead, model=model, out=out):
+            click.echo(f"{kind}: {path}")
+        return
     kind, path = plot_path(forecast, truth=truth, var=var, lead=lead, init=init, animate=animate, projection=projection,
                            out=out, graticule=graticule)
     click.echo(f"{kind}: {path}")

@@ -10,7 +10,7 @@ interval as it should); `relative_scorecard` does the same for paired difference
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -151,6 +151,27 @@ def _region_weights(first: xr.Dataset, regions: Sequence[str] | None, conv: Conv
     return out
 
 
+def candidate_blocks(forecasts: Mapping[str, xr.Dataset], truth: xr.Dataset, inits: np.ndarray,
+                     variables: Sequence[str], n_leads: int, baselines: Sequence[str] = BASELINES,
+                     climatology: xr.Dataset | None = None, block: int = 256
+                     ) -> Iterator[tuple[int, np.ndarray, dict[str, xr.Dataset], xr.Dataset, xr.Dataset | None]]:
+    """Blocks of init times in memory: (offset, inits, {model or baseline: forecast}, truth, climatology),
+    forecasts and baselines on the same init and valid times."""
+    for b0 in range(0, len(inits), block):
+        sel = inits[b0:b0 + block]
+        fcs = {k: v.sel(init_time=sel).isel(lead_time=slice(0, n_leads)).load() for k, v in forecasts.items()}
+        ref = fcs[next(iter(fcs))]
+        vt = ref["valid_time"]
+        obs = truth_at(truth, variables, vt)
+        cands: dict[str, xr.Dataset] = dict(fcs)
+        if "persistence" in baselines:
+            cands["persistence"] = persistence_forecast(truth, variables, ref["init_time"], ref["lead_time"]).assign_coords(valid_time=vt)
+        clim_here = climatology_at(climatology, vt) if climatology is not None else None
+        if "climatology" in baselines:
+            cands["climatology"] = clim_here
+        yield b0, sel, cands, obs, clim_here
+
+
 def per_time_scores(forecasts: Mapping[str, xr.Dataset], truth: xr.Dataset, inits: np.ndarray,
                     metrics: Sequence[str] | None = None, baselines: Sequence[str] = BASELINES,
                     climatology: xr.Dataset | None = None, block: int = 256, progress: bool = False,
@@ -194,18 +215,8 @@ def per_time_scores(forecasts: Mapping[str, xr.Dataset], truth: xr.Dataset, init
     models = [*forecasts, *baselines]
     out = np.full((len(models), len(variables), len(names), len(region_names), len(inits), len(leads)), np.nan)
     bar = tqdm(total=len(inits), desc="scoring", unit="init", disable=not progress, leave=False)
-    for b0 in range(0, len(inits), block):
-        sel = inits[b0:b0 + block]
-        fcs = {k: v.sel(init_time=sel).isel(lead_time=slice(0, len(leads))).load() for k, v in forecasts.items()}
-        ref = fcs[next(iter(fcs))]
-        vt = ref["valid_time"]
-        obs = truth_at(truth, variables, vt)
-        cands: dict[str, xr.Dataset] = dict(fcs)
-        if "persistence" in baselines:
-            cands["persistence"] = persistence_forecast(truth, variables, ref["init_time"], ref["lead_time"]).assign_coords(valid_time=vt)
-        clim_here = climatology_at(climatology, vt) if climatology is not None else None
-        if "climatology" in baselines:
-            cands["climatology"] = clim_here
+    for b0, sel, cands, obs, clim_here in candidate_blocks(forecasts, truth, inits, variables, len(leads), baselines,
+                                                           climatology, block):
         for mi, model in enumerate(models):
             cand = cands[model]
             for vi, var in enumerate(variables):
@@ -432,7 +443,21 @@ LONG_NAMES = {
     "model": "forecasting model or baseline",
     "variable": "forecast variable",
     "metric": "metric name",
+    "region": "verification region (geostp.evaluation.regions)",
+    "block_length": "init times per bootstrap block (Politis-White rule unless fixed)",
+    "energy": "zonal energy spectrum (WeatherBench2 definition), mean over init times",
+    "wavelength": "zonal wavelength",
+    "rmse": "root mean squared error at the grid point over init times",
+    "bias": "mean error (forecast minus truth) at the grid point over init times",
 }
+
+
+def write_dataset(ds: xr.Dataset, path: str | Path) -> Path:
+    """Write a dataset as NetCDF atomically (model/variable/metric/region labels as strings)."""
+    from geostp.io import atomic_write_bytes
+
+    atomic_write_bytes(path, _netcdf_bytes(ds))
+    return Path(path)
 
 
 def _netcdf_bytes(ds: xr.Dataset) -> bytes:

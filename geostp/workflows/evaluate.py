@@ -80,6 +80,13 @@ def evaluate(forecasts: Mapping[str, xr.Dataset], truth: DataSource, out_dir: st
     card = relative_scorecard(pt, reference, cfg) if len(scores["model"]) > 1 else None
     out_dir = Path(out_dir)
     paths = write_scores(scores, out_dir, scorecard=card)
+    if scores.attrs.get("family") == "weather":  # per-grid-point skill maps and zonal spectra (geostp plot --skill)
+        from geostp.evaluation.diagnostics import spatial_diagnostics
+        from geostp.evaluation.scorecard import write_dataset
+
+        maps, spectra = spatial_diagnostics(dict(forecasts), truth.store, inits)
+        paths["skill_maps"] = write_dataset(maps, out_dir / "skill_maps.nc")
+        paths["spectra"] = write_dataset(spectra, out_dir / "spectra.nc")
     main_metric = next((m for m in ("rmse", "mse") if m in scores["metric"].values), str(scores["metric"].values[0]))
     paths["png"] = plot_skill(scores, out_dir / f"{main_metric}_vs_lead.png", metric=main_metric)
     return EvaluationResult(scores, card, main_metric, paths)
@@ -100,6 +107,8 @@ def report_lines(result: EvaluationResult) -> list[str]:
     if result.scorecard is not None:
         lines.append(scorecard_text(result.scorecard, result.main_metric))
     lines += [f"{kind}: {p}" for kind, p in result.paths.items()]
+    if "skill_maps" in result.paths:
+        lines.append(f"draw skill maps and spectra: geostp plot {result.paths['skill_maps'].parent} --skill")
     return lines
 
 

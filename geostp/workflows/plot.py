@@ -60,3 +60,21 @@ def plot_path(path: str | Path, truth: str | None = None, **kw: object) -> tuple
     fc = open_forecast(path)
     path = Path(path)
     return plot(fc, path.with_name(path.name.removesuffix(".zarr")), truth=truth_for(fc, truth), **kw)
+
+
+def plot_skill_dir(eval_dir: str | Path, var: str | None = None, lead: str | None = None, model: str | None = None,
+                   out: str | Path | None = None) -> list[tuple[str, Path]]:
+    """Skill maps (RMSE, bias) and zonal spectra from an evaluation directory of `geostp evaluate`."""
+    from geostp.errors import DataError
+    from geostp.plots.skill import plot_skill_maps, plot_spectra
+
+    eval_dir = Path(eval_dir)
+    maps_nc, spectra_nc = eval_dir / "skill_maps.nc", eval_dir / "spectra.nc"
+    if not maps_nc.is_file() or not spectra_nc.is_file():
+        raise DataError(f"{eval_dir} has no skill_maps.nc/spectra.nc: run `geostp evaluate FORECAST --truth STORE "
+                        f"--out {eval_dir}` on a lat/lon forecast first")
+    maps, spectra = xr.load_dataset(maps_nc), xr.load_dataset(spectra_nc)
+    var = var or str(maps["variable"].values[0])
+    base = Path(out) if out else eval_dir / f"skill_maps-{var}.png"
+    return [("skill maps", plot_skill_maps(maps, base, model=model, variable=var, lead=lead)),
+            ("spectra", plot_spectra(spectra, base.with_name(f"spectra-{var}.png"), variable=var))]
