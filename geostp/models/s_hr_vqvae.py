@@ -53,7 +53,12 @@ Choices where the paper is silent, each with its reason:
   MSE(decoder(soft codewords), future frames) + `joint_ce_weight` * cross-entropy: the soft codeword
   sum_k softmax(logits)_k c_k lets the frame loss reach the predictor (argmax has no gradient), and the
   decoder learns the predictor's uncertainty, as the paper's joint training intends (first term of
-  its Eq. 4 plus Eq. 7). `training="disjoint"` stops after the first two stages.
+  its Eq. 4 plus Eq. 7). Prediction decodes hard (argmax or sampled) codes, so a decoder trained on soft
+  codewords meets inputs it never saw. `joint_decode="soft"` (default, the paper's design) keeps that;
+  `joint_decode="straight_through"` (geostp's option) feeds the decoder the hard codewords in the forward
+  pass with the soft codeword's gradient backwards. `decoding_errors` measures the hard/soft gap;
+  examples/05_s_hr_vqvae_decoding_gap.py trains a small model both ways and prints it (measured figures in
+  docs/models.md). `training="disjoint"` stops after the first two stages.
 * T_out need not equal T_in: frames are generated one at a time conditioned on all frames so far.
 """
 
@@ -96,6 +101,7 @@ class SHRVQVAEConfig(BaseConfig):
     vqvae_fraction: float = 0.4  # share of the training steps for the tokeniser stage
     joint_fraction: float = 0.3  # share for the joint stage (training="joint"); the predictor gets the rest
     joint_ce_weight: float = 1.0
+    joint_decode: Literal["soft", "straight_through"] = "soft"  # decoder input in the joint stage (see docstring)
     decoding: Literal["greedy", "sample"] = "greedy"
     temperature: float = 1.0
 
@@ -554,11 +560,34 @@ class SHRVQVAE(Forecaster):
         acc = (logits.argmax(3) == target).float().mean()
         if stage == "pixelcnn":
             return LossOutput(ce, {"ce": ce.detach(), "code_accuracy": acc})
-        probs = torch.softmax(logits.float(), dim=3).permute(0, 1, 4, 5, 2, 3)  # (B, T, h, w, n, m)
-        pred = self.vqvae.decode_latents(self.vqvae.quantizer.soft_lookup(probs))
+        pred = self.vqvae.decode_latents(self._joint_latents(logits))
         mse = F.mse_loss(pred, y)
         return LossOutput(mse + self.config.joint_ce_weight * ce,
                           {"mse": mse.detach(), "ce": ce.detach(), "code_accuracy": acc})
+
+    def _joint_latents(self, logits: torch.Tensor, mode: str | None = None) -> torch.Tensor:
+        """Decoder input of the joint stage from code logits (B, T, n, m, h, w): (B, T, h, w, D).
+
+        "soft" (default): the expected codeword sum_k p_k c_k. "straight_through": the codewords of the
+        argmax codes, which prediction decodes, with the soft codeword's gradient (hard + soft - sg(soft)),
+        so the decoder is trained on what it will see and the frame loss still reaches the predictor.
+        """
+        q = self.vqvae.quantizer
+        soft = q.soft_lookup(torch.softmax(logits.float(), dim=3).permute(0, 1, 4, 5, 2, 3))  # (B, T, h, w, n, m)
+        if (mode or self.config.joint_decode) == "soft":
+            return soft
+        hard = q.lookup(logits.argmax(3).permute(0, 1, 3, 4, 2))
+        return hard + (soft - soft.detach())
+
+    @torch.no_grad()
+    def decoding_errors(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+        """MSE against y of frames decoded from the predictor's teacher-forced code logits: `soft` (expected
+        codewords, what a soft joint stage trains the decoder on) and `hard` (argmax codes, what `predict`
+        decodes); their difference is the train/predict decoding gap."""
+        seq = torch.cat([x, y], dim=1)
+        logits = self.prior(self.vqvae.encode_codes(seq))[:, x.shape[1]:]
+        return {mode: float(F.mse_loss(self.vqvae.decode_latents(self._joint_latents(logits, mode)), y))
+                for mode in ("soft", "hard")}
 
     @torch.no_grad()
     def predict(self, x: torch.Tensor, sample: bool | None = None, temperature: float | None = None,
@@ -596,6 +625,8 @@ def _perplexity(codes: torch.Tensor, m: int) -> torch.Tensor:
 def _validate(cfg: SHRVQVAEConfig) -> None:
     """ConfigError / ShapeError for settings that cannot build a model, naming the way out."""
     t_in, c, h, w = cfg.in_shape
+    if cfg.joint_decode not in ("straight_through", "soft"):
+        raise ConfigError(f"s_hr_vqvae: joint_decode must be straight_through or soft, got {cfg.joint_decode!r}")
     if t_in < 1 or cfg.t_out < 1 or c < 1:
         raise ConfigError(f"s_hr_vqvae needs T_in >= 1, T_out >= 1 and C >= 1, got in_shape {cfg.in_shape}, "
                           f"t_out {cfg.t_out}")

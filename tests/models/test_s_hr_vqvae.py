@@ -241,3 +241,31 @@ def test_incremental_decoding_picks_exactly_the_frame_level_codes(seed, kernel):
             torch.testing.assert_close(got, want, rtol=1e-3, atol=1e-3)
         greedy = m.predict(torch.rand(1, 3, 2, 16, 16))
     assert greedy.shape == (1, 3, 2, 16, 16)
+
+
+@pytest.mark.parametrize("mode", ["soft", "straight_through"])
+def test_joint_stage_decodes_what_its_mode_says_and_decoding_errors_measure_the_gap(mode):
+    """The joint stage's frame loss is the MSE of soft codewords ("soft") or of the hard argmax codes that
+    prediction decodes ("straight_through"), and the frame loss reaches the predictor either way."""
+    torch.manual_seed(0)
+    m = create("s_hr_vqvae", "tiny", in_shape=(3, 1, 16, 16), t_out=3, joint_decode=mode).train()
+    seq = blobs(2, 6)
+    x, y = seq[:, :3], seq[:, 3:]
+    m.eval()  # no codebook updates: the same codes in every call below
+    errors = m.decoding_errors(x, y)
+    out = m.training_loss(x, y, "joint")
+    assert float(out.terms["mse"]) == pytest.approx(errors["soft" if mode == "soft" else "hard"], rel=1e-5)
+    assert errors["soft"] != pytest.approx(errors["hard"], rel=1e-6)  # the two decodings differ
+    with torch.no_grad():  # hard = decoding the argmax of the teacher-forced logits
+        logits = m.prior(m.vqvae.encode_codes(seq))[:, 3:]
+        hard = m.vqvae.decode_codes(logits.argmax(3))
+    assert errors["hard"] == pytest.approx(float(((hard - y) ** 2).mean()), rel=1e-5)
+    m.zero_grad()
+    logits = m.prior(m.vqvae.encode_codes(seq))[:, 3:]
+    frame = ((m.vqvae.decode_latents(m._joint_latents(logits)) - y) ** 2).mean()  # the frame term alone
+    assert float(frame) == pytest.approx(float(out.terms["mse"]), rel=1e-5)
+    frame.backward()
+    grads = [p.grad for n, p in m.named_parameters() if n.startswith("prior.") and p.grad is not None]
+    assert grads and any(float(g.abs().sum()) > 0 for g in grads), "the frame loss must reach the predictor"
+    with pytest.raises(ConfigError, match="joint_decode"):
+        create("s_hr_vqvae", "tiny", joint_decode="hard")
