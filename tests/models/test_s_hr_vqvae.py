@@ -263,7 +263,7 @@ def test_joint_stage_decodes_what_its_mode_says_and_decoding_errors_measure_the_
     m.zero_grad()
     logits = m.prior(m.vqvae.encode_codes(seq))[:, 3:]
     frame = ((m.vqvae.decode_latents(m._joint_latents(logits)) - y) ** 2).mean()  # the frame term alone
-    assert float(frame) == pytest.approx(float(out.terms["mse"]), rel=1e-5)
+    assert float(frame.detach()) == pytest.approx(float(out.terms["mse"]), rel=1e-5)
     frame.backward()
     grads = [p.grad for n, p in m.named_parameters() if n.startswith("prior.") and p.grad is not None]
     assert grads and any(float(g.abs().sum()) > 0 for g in grads), "the frame loss must reach the predictor"
