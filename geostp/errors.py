@@ -35,6 +35,22 @@ class StoreError(GeostpError):
     """An analysis-ready store that is missing, half-written, corrupt or of another version."""
 
 
+class TargetExistsError(StoreError, FileExistsError):
+    """An output exists and --overwrite was not given (or another writer put one there meanwhile)."""
+
+
+class WriteError(GeostpError, OSError):
+    """An output could not be written (full disk, no permission, unusable parent)."""
+
+
+class LockedError(GeostpError):
+    """The target is being written by another live process."""
+
+
+class IntegrityError(StoreError):
+    """A file whose checksum does not match the one recorded when it was written."""
+
+
 class ConfigError(GeostpError, ValueError):
     """A configuration or command option that does not validate (config keys, --set, --device, ...)."""
 

@@ -129,9 +129,22 @@ def grid_kind(obj: xr.DataArray, where: str) -> tuple[str, Hashable, Hashable]:
     return axes.kind, axes.row, axes.col
 
 
+def unpack_dtype(da: xr.DataArray) -> xr.DataArray:
+    """Integer-packed values (scale_factor/add_offset on int8/int16 in the file) as float32, not the float64
+    xarray decodes them to: 16 bits of packed precision fit float32's 24-bit mantissa, at half the store size."""
+    enc = da.encoding
+    packed = "scale_factor" in enc or "add_offset" in enc
+    src = np.dtype(enc.get("dtype", da.dtype))
+    if packed and np.issubdtype(src, np.integer) and src.itemsize <= 2 and da.dtype == np.float64:
+        return da.astype(np.float32)
+    return da
+
+
 def standardize(da: xr.DataArray, where: str, ds: xr.Dataset | None = None) -> xr.DataArray:
     """Axes found by CF metadata renamed to (time, lat, lon) (or y/x), latitude ascending, longitude
-    normalised (`geostp.data.grid`), auxiliary coordinates dropped. Lazy: flips and rolls are index picks."""
+    normalised (`geostp.data.grid`), auxiliary coordinates dropped; integer-packed values become float32
+    (`unpack_dtype`). Lazy: flips and rolls are index picks."""
+    da = unpack_dtype(da)
     axes = find_axes(da, where, ds)
     da = _time_axis(da, axes, where)
     row, col = axes.row, axes.col

@@ -22,7 +22,8 @@ def data() -> None:
 @click.option("--out", type=click.Path(), default=None,
               help="Where to write the store (default: the sample cached in the user's cache dir).")
 @click.option("--overwrite", is_flag=True, help="Rebuild even if the store exists (the old one is kept until done).")
-def sample(out: str | None, overwrite: bool) -> None:
+@click.option("--wait", is_flag=True, help="If another process is writing --out, wait for it instead of stopping.")
+def sample(out: str | None, overwrite: bool, wait: bool) -> None:
     """Build the embedded synthetic WeatherBench-like sample (t850, z500, t2m at 5.625 deg, 6-hourly) and summarise it.
 
     \b
@@ -33,7 +34,7 @@ def sample(out: str | None, overwrite: bool) -> None:
     from geostp.data.sample import build_sample
     from geostp.data.summary import summarize_store
 
-    path = build_sample(out=out, overwrite=overwrite)
+    path = build_sample(out=out, overwrite=overwrite, wait=wait)
     click.echo(summarize_store(path))
 
 
@@ -111,8 +112,9 @@ def _levels(text: str | None) -> list[float] | None:
               help="Run on a dask distributed scheduler, e.g. --scheduler tcp://10.0.0.5:8786 "
                    "(needs the `distributed` extra). Default: local threads.")
 @click.option("--progress/--no-progress", default=True, help="Show progress bars (default: on).")
+@click.option("--wait", is_flag=True, help="If another process is writing --out, wait for it instead of stopping.")
 def prepare(catalog, more_vars, root, variables, out, splits, step, resolution, levels, grid, grid_like, regrid_method,
-            fill, overwrite, scheduler, progress) -> None:
+            fill, overwrite, scheduler, progress, wait) -> None:
     """Turn a dataset's published files into one analysis-ready Zarr store, then summarise it.
 
     CATALOG is one of the packaged catalogs (weatherbench, weatherbench2, taxibj, mmnist, kth, custom; see
@@ -143,7 +145,8 @@ def prepare(catalog, more_vars, root, variables, out, splits, step, resolution, 
     names = [n for item in (*variables, *more_vars) for n in item.replace(",", " ").split()] or None
     path = run(catalog, out, root=root, variables=names, splits=splits, step=step, resolution=resolution,
                levels=_levels(levels), grid=grid, grid_like=grid_like, regrid_method=regrid_method, fill=fill,
-               overwrite=overwrite, scheduler=scheduler, progress=progress, echo=lambda m: click.echo(m, err=True))
+               overwrite=overwrite, scheduler=scheduler, progress=progress, echo=lambda m: click.echo(m, err=True),
+               wait=wait)
     click.echo(summarize_store(path))
 
 
@@ -166,6 +169,28 @@ def info(store: str) -> None:
 
         store = str(resolve_store(store))
     click.echo(summarize_store(store))
+
+
+@data.command()
+@click.argument("store", type=click.Path())
+def check(store: str) -> None:
+    """Verify a store in full: completion flag, every chunk on disk, and each array's sha256 against the
+    digests recorded when it was written; report leftover temporary outputs beside it. Exit 2 on a problem.
+
+    \b
+    Example:
+      geostp data check wb.zarr
+    """
+    from geostp.data.store import open_store, verify_digests
+    from geostp.data.summary import leftover_lines
+
+    ds = open_store(store)
+    verify_digests(store, ds, full=True)
+    recorded = "sha256 of every array matches its record" if ds.attrs.get("geostp_digests") else \
+        "complete (written before digests were recorded: chunks checked, no sha256)"
+    click.echo(f"{store}: ok, {recorded}")
+    for line in leftover_lines(store):
+        click.echo(line)
 
 
 @data.command()

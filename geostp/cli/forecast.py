@@ -35,9 +35,11 @@ import click
 @click.option("--append", is_flag=True,
               help="Add new init times to an existing --out (earlier ones kept bit for bit; ones present are skipped).")
 @click.option("--no-score", is_flag=True, help="Skip scoring against the data, persistence and climatology.")
+@click.option("--wait", is_flag=True,
+              help="If another process is writing --out, wait for it instead of stopping (the default output always waits).")
 def forecast(model: str, variables: tuple[str, ...], run: str | None, data: str | None, init: tuple[str, ...],
              lead: str | None, out: str | None, plot: bool, device: str, batch_size: int, overwrite: bool,
-             append: bool, no_score: bool) -> None:
+             append: bool, no_score: bool, wait: bool) -> None:
     """Forecast VARIABLES with MODEL and write a CF Zarr in physical units.
 
     The output has dims (init_time, lead_time, lat, lon) per variable (video and traffic: one `frames`
@@ -57,6 +59,6 @@ def forecast(model: str, variables: tuple[str, ...], run: str | None, data: str 
 
     req = ForecastRequest(model=model, variables=list(variables), run=run, data=data, init=list(init) or None,
                           lead=lead, out=out, plot=plot, device=device, batch_size=batch_size, overwrite=overwrite,
-                          append=append, score=not no_score)
+                          append=append, score=not no_score, wait=wait)
     result = run_forecast(req, echo=click.echo)
     click.echo("\n".join(summary_lines(result, variables)))

@@ -15,6 +15,7 @@ SUBCOMMANDS = {
     "evaluate": "geostp.cli.evaluate:evaluate",
     "plot": "geostp.cli.plot:plot",
     "export": "geostp.cli.export:export",
+    "clean": "geostp.cli.clean:clean",
 }
 
 

@@ -17,7 +17,9 @@ import click
 @click.option("--resume", type=click.Path(file_okay=False), default=None,
               help="Continue RUN_DIR from its last checkpoint (weights, optimizer, scheduler, RNG, data order).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing run directory at --out.")
-def train(config: str | None, out: str | None, overrides: tuple[str, ...], resume: str | None, overwrite: bool) -> None:
+@click.option("--wait", is_flag=True, help="If another process is training into the same run, wait for it instead of stopping.")
+def train(config: str | None, out: str | None, overrides: tuple[str, ...], resume: str | None, overwrite: bool,
+          wait: bool) -> None:
     """Train a model and write a self-contained run directory (weights, config, stats, metrics, curve).
 
     Runs in this process on the best device available. For several processes or GPUs launch
@@ -31,7 +33,7 @@ def train(config: str | None, out: str | None, overrides: tuple[str, ...], resum
     """
     from geostp.training import train as run_training
 
-    run_dir = run_training(config, out=out, overrides=list(overrides), resume=resume, overwrite=overwrite)
+    run_dir = run_training(config, out=out, overrides=list(overrides), resume=resume, overwrite=overwrite, wait=wait)
     if os.environ.get("RANK", "0") != "0":  # one summary per launch, from the main process
         return
     click.echo(f"run directory: {run_dir}")

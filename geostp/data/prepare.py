@@ -23,8 +23,9 @@ from geostp.catalogs.registry import get_reader
 from geostp.catalogs.spec import load_catalog
 from geostp.data.regrid import RegridRequest, regrid
 from geostp.data.store import write_store
-from geostp.errors import ConfigError, DataError, StoreError, missing_extra
+from geostp.errors import ConfigError, DataError, TargetExistsError, missing_extra
 from geostp.io import provenance
+from geostp.locks import target_lock
 
 _SPLIT_ITEM = re.compile(r"^\s*(?P<name>[A-Za-z_]\w*)\s*=\s*(?P<a>\d{4})\s*(?:-\s*(?P<b>\d{4}))?\s*$")
 
@@ -123,15 +124,27 @@ def find_nans(ds: xr.Dataset, variables: list[str], progress: bool) -> dict[str,
 
 
 def apply_fill(ds: xr.Dataset, nans: Mapping[str, tuple[int, str]], fill: str) -> xr.Dataset:
-    """Fill NaNs: a number, `mean` (the variable's train-split mean), or `nearest` (nearest valid time)."""
+    """Fill NaNs: a number, `mean` (the variable's train-split mean), or `nearest` (nearest valid time).
+
+    A fill that cannot fill (an all-NaN variable for `mean`/`nearest`, an all-NaN train split for `mean`)
+    is a DataError rather than a store of NaNs.
+    """
     for v in nans:
+        total = int(np.prod([ds.sizes[d] for d in ds[v].dims]))
+        if fill in ("mean", "nearest") and nans[v][0] >= total:
+            raise DataError(f"--fill {fill} cannot fill {v}: all {total} of its values are NaN; leave {v} out "
+                            "(--vars) or check the source files")
         if fill == "nearest":
             # interpolate_na needs one chunk along time: rechunk in space to keep chunks small
             chunks = {"time": -1, **{d: "auto" for d in ds[v].dims if d != "time"}}
             ds[v] = ds[v].chunk(chunks).interpolate_na("time", method="nearest", fill_value="extrapolate")
         elif fill == "mean":
             train = ds[v].isel(time=np.flatnonzero(ds["split"].values == "train"))
-            ds[v] = ds[v].fillna(float(train.mean(skipna=True).compute()))
+            mean = float(train.mean(skipna=True).compute())
+            if not np.isfinite(mean):
+                raise DataError(f"--fill mean cannot fill {v}: its train split has no valid value (mean is {mean}); "
+                                "use --fill nearest or --fill VALUE, or check the source files")
+            ds[v] = ds[v].fillna(mean)
         else:
             try:
                 value = float(fill)
@@ -185,10 +198,13 @@ def prepare(
     scheduler: str | None = None,
     progress: bool = True,
     echo: Callable[[str], None] = print,
+    wait: bool = False,
 ) -> Path:
     """Build the analysis-ready store `out` from catalog `catalog`'s files under `root`; returns `out`.
 
-    The old store at `out` (with `overwrite`) is replaced only once the new one is complete.
+    The old store at `out` (with `overwrite`) is replaced only once the new one is complete. The whole
+    prepare holds `out`'s lock: a second writer of the same `out` is refused naming this one, or queues
+    (`wait`).
     """
     spec = load_catalog(catalog)
     reader = get_reader(spec)
@@ -202,9 +218,9 @@ def prepare(
     if regrid_method != "conservative" and not regrid_req.wanted():
         raise ConfigError(f"--regrid {regrid_method} needs a target: --grid 5.625|2.8125|1.40625 or --grid-like STORE")
     out = Path(out)
-    if out.exists() and not overwrite:
-        raise StoreError(f"{out} exists; pass --overwrite to replace it (it is kept until the new store is complete)")
-    with dask_client(scheduler):
+    _refuse_existing(out, overwrite)
+    with target_lock(out, wait=wait), dask_client(scheduler):
+        _refuse_existing(out, overwrite)  # again under the lock: another writer may have finished meanwhile
         source = reader.open(req)
         ds, time_step, split_rules = _select(source, spec, req)
         regridded = None
@@ -234,10 +250,15 @@ def prepare(
         write_store(
             ds, out, catalog=spec.name, time_step=time_step, norm_kind=spec.normalization,
             default_t_in=spec.default_t_in, default_t_out=spec.default_t_out, splits=split_rules,
-            provenance=prov, fixed_norm=spec.fixed_norm, overwrite=overwrite, progress=progress and not scheduler,
+            provenance=prov, fixed_norm=spec.fixed_norm, overwrite=overwrite, progress=progress and not scheduler, wait=wait,
             extra_attrs={"title": spec.title, "references": list(spec.references), **source.attrs},
         )
     return out
+
+
+def _refuse_existing(out: Path, overwrite: bool) -> None:
+    if out.exists() and not overwrite:
+        raise TargetExistsError(f"{out} exists; pass --overwrite to replace it (it is kept until the new store is complete)")
 
 
 def _select(source: Source, spec: Any, req: PrepareRequest) -> tuple[xr.Dataset, str, dict[str, str]]:

@@ -396,13 +396,28 @@ def build_sample(
     overwrite: bool = False,
     years: Sequence[int] | None = None,
     progress: bool = True,
+    wait: bool = False,
 ) -> Path:
     """Build (or reuse) the embedded sample store and return its path.
 
     `out=None` uses the cache (`default_path(years)`; a complete cached store is reused, a broken one
     rebuilt). An existing `out` is reused when it is this very sample, else refused without `overwrite`.
     `years=None` means `default_years()`.
+    The build holds the target's lock; the cached sample always waits for another builder (then reuses its
+    store), an explicit `out` waits only with `wait`.
     """
+    from geostp.locks import target_lock
+
+    yrs = _check_years(default_years() if years is None else years)
+    path = default_path(yrs) if out is None else Path(out).expanduser()
+    if path.exists() and not overwrite and _reusable(path, sample_key(yrs)):
+        return path  # the common case, without touching the lock
+    with target_lock(path, wait=wait or out is None):
+        return _build_sample(out, overwrite, yrs, progress)
+
+
+def _build_sample(out: str | Path | None, overwrite: bool, years: Sequence[int], progress: bool) -> Path:
+    """`build_sample` under the target's lock: reuse, refuse or (re)build."""
     from geostp.data.store import write_store
     from geostp.io import provenance
 

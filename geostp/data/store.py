@@ -17,7 +17,8 @@ Layout (``geostp_format = "geostp-store"``, version 1; Zarr format 2, consolidat
 * global attrs: ``catalog``, ``variables`` (channel order), ``periodic_lon`` (1 when the longitudes
   cover the globe so models may wrap across the dateline; 0 for regional and image grids), ``time_step`` (pandas offset such as
   ``"6h"``, or ``"1"`` for frames), ``splits``, ``default_t_in``/``default_t_out``, ``provenance``
-  (JSON) and, written last, ``geostp_complete = 1``; CF-1.10 attributes throughout (`geostp.cf`), with a
+  (JSON), ``geostp_digests`` (JSON: chunks, bytes and sha256 per array, the completion record) and, written
+  last, ``geostp_complete = 1``; CF-1.10 attributes throughout (`geostp.cf`), with a
   scalar vertical coordinate (``plev850``, ``height2m``) for each variable whose attrs give its level.
 
 ``fixed`` normalisation needs no train split along ``time`` (Moving MNIST generates its training
@@ -37,8 +38,8 @@ import xarray as xr
 
 from geostp.cf import cf_dataset, vertical_coords
 from geostp.data.grid import PERIODIC_ATTR, is_periodic_lon
-from geostp.errors import StoreError, UnknownNameError
-from geostp.io import atomic_dir
+from geostp.errors import IntegrityError, StoreError, UnknownNameError
+from geostp.io import atomic_dir, compute
 
 FORMAT = "geostp-store"
 FORMAT_VERSION = 1
@@ -138,11 +139,13 @@ def write_store(
     overwrite: bool = False,
     progress: bool = True,
     extra_attrs: Mapping[str, Any] | None = None,
+    wait: bool = False,
 ) -> Path:
     """Write `ds` (data vars on (time, grid), coords time and split) as a complete, checked store.
 
     Adds `segment`, train-split statistics and global attributes; builds under a temporary name and
-    renames into place, so an existing store at `path` survives until the new one is complete.
+    renames into place under the target's lock (`wait`: queue behind another writer), so an existing store
+    at `path` survives until the new one is complete.
     """
     path = Path(path)
     grid_kind = "latlon" if {"lat", "lon"} <= set(ds.dims) else "image"
@@ -185,7 +188,7 @@ def write_store(
     )
     ds.attrs.pop("geostp_complete", None)
     ds = cf_dataset(ds, what=f"{catalog} store written")
-    with atomic_dir(path, overwrite=overwrite) as tmp:
+    with atomic_dir(path, overwrite=overwrite, wait=wait, size_hint=int(ds.nbytes), what="store") as tmp:
         # write_empty_chunks: a chunk equal to the fill value (segment 0, zeros) must exist on disk, or
         # open_store's completeness check would call the store corrupt
         delayed = ds.to_zarr(tmp, mode="w", zarr_format=2, consolidated=True, compute=False, write_empty_chunks=True)
@@ -193,20 +196,60 @@ def write_store(
             from tqdm.dask import TqdmCallback
 
             with TqdmCallback(desc=f"writing {path.name}", leave=False):
-                delayed.compute()
+                compute(delayed)
         else:
-            delayed.compute()
+            compute(delayed)
         _mark_complete(tmp)
     return path
 
 
 def _mark_complete(path: Path) -> None:
-    """Set the completion flag last, then re-consolidate metadata."""
+    """Record each array's digest, set the completion flag last, then re-consolidate metadata."""
     import zarr
 
     group = zarr.open_group(str(path), mode="r+", zarr_format=2)
+    group.attrs["geostp_digests"] = json.dumps(array_digests(path))
     group.attrs["geostp_complete"] = 1  # an int: NetCDF attributes have no boolean type
     zarr.consolidate_metadata(str(path), zarr_format=2)
+
+
+def _chunk_files(array_dir: Path) -> list[Path]:
+    return sorted(p for p in array_dir.iterdir() if p.is_file() and not p.name.startswith("."))
+
+
+def array_digests(path: str | Path, hash_bytes: bool = True) -> dict[str, dict[str, Any]]:
+    """Per array of a local Zarr v2 store: chunk count, total bytes and (with `hash_bytes`) the sha256 of its
+    chunk files in key order (their names are hashed too)."""
+    import hashlib
+
+    out = {}
+    for array_dir in sorted(p for p in Path(path).iterdir() if (p / ".zarray").is_file()):
+        files = _chunk_files(array_dir)
+        entry: dict[str, Any] = {"chunks": len(files), "bytes": sum(f.stat().st_size for f in files)}
+        if hash_bytes:
+            h = hashlib.sha256()
+            for f in files:
+                h.update(f.name.encode() + b"\0" + f.read_bytes())
+            entry["sha256"] = h.hexdigest()
+        out[array_dir.name] = entry
+    return out
+
+
+def verify_digests(path: str | Path, ds: xr.Dataset, full: bool = False) -> None:
+    """Compare a local store's arrays with the digests recorded when it was completed (sizes; sha256 if `full`);
+    a StoreError names the first array that differs. Stores written before digests existed pass."""
+    recorded = json.loads(ds.attrs.get("geostp_digests") or "{}")
+    if not recorded or "://" in str(path):
+        return
+    now = array_digests(path, hash_bytes=full)
+    for name, rec in recorded.items():
+        got = now.get(name)
+        keys = ("chunks", "bytes", "sha256") if full else ("chunks", "bytes")
+        bad = [k for k in keys if got is None or got.get(k) != rec.get(k)]
+        if bad:
+            raise IntegrityError(
+                f"{path} is corrupt: array {name!r} differs from its completion record ({', '.join(bad)}); "
+                "rebuild it with `geostp data prepare ... --overwrite` (or `geostp data sample --overwrite`)")
 
 
 def open_store(path: str | Path, check_chunks: bool = True) -> xr.Dataset:
@@ -243,6 +286,7 @@ def open_store(path: str | Path, check_chunks: bool = True) -> xr.Dataset:
                     f"{spath} is corrupt: variable {v!r} has {arr.nchunks_initialized} of {arr.nchunks} "
                     "chunks on disk; rebuild it with `geostp data prepare ... --overwrite`"
                 )
+        verify_digests(spath, ds)
     return ds
 
 

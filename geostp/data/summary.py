@@ -94,4 +94,18 @@ def summarize_store(path: str | Path) -> str:
     for key in ("description", "title"):
         if key in a:
             lines.append(f"  {key}: {a[key]}")
+    lines += leftover_lines(path)
     return "\n".join(lines)
+
+
+def leftover_lines(path: str | Path) -> list[str]:
+    """Lines reporting temporary outputs that dead writers left beside a local store (none: no lines)."""
+    from geostp.io import describe_leftovers, find_leftovers
+
+    if "://" in str(path):
+        return []
+    found = find_leftovers(path)
+    if not found:
+        return []
+    return [f"  leftovers: {len(found)} temporary output(s) of killed or failed writers (remove them with "
+            f"`geostp clean {path}`):", describe_leftovers(found)]

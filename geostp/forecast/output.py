@@ -16,9 +16,10 @@ import numpy as np
 import xarray as xr
 
 from geostp.cf import cf_dataset
-from geostp.errors import StoreError
+from geostp.errors import StoreError, TargetExistsError
 from geostp.forecast.labels import FORMAT, FRAMES_VAR  # noqa: F401  (FRAMES_VAR: where callers import it from)
 from geostp.io import atomic_dir
+from geostp.locks import target_lock
 
 def init_chunk_size(ds: xr.Dataset, target_bytes: int = 8 << 20) -> int:
     """Init times per chunk: chunks of about `target_bytes` (few files: small files are slow to write and delete)."""
@@ -79,25 +80,32 @@ def _check_appendable(old: xr.Dataset, new: xr.Dataset, path: Path) -> None:
 
 
 def write_forecast(blocks: Iterable[xr.Dataset], out: str | Path, *, overwrite: bool = False,
-                   append: bool = False, chunk: int | None = None) -> dict[str, int]:
+                   append: bool = False, chunk: int | None = None, wait: bool = False) -> dict[str, int]:
     """Write forecast blocks (in-memory datasets along init_time) to a Zarr store built aside, then moved in.
 
     An existing store is refused unless `overwrite` (replaced once the new one is complete) or `append`
     (new init times are added to a copy whose earlier values stay bit for bit; init times already
-    present are skipped). Chunks hold `chunk` init times (default ~8 MB). Returns
-    {"written": n, "skipped": m}.
+    present are skipped). Chunks hold `chunk` init times (default ~8 MB). The whole write holds `out`'s
+    lock (`wait`: queue behind another writer). Returns {"written": n, "skipped": m}.
     """
     out = Path(out)
     if overwrite and append:
         raise StoreError("choose one of --overwrite and --append")
+    with target_lock(out, wait=wait):
+        return _write_forecast(blocks, out, overwrite, append, chunk)
+
+
+def _write_forecast(blocks: Iterable[xr.Dataset], out: Path, overwrite: bool, append: bool,
+                    chunk: int | None) -> dict[str, int]:
+    """`write_forecast` under the lock."""
     exists = out.exists()
     if exists and not (overwrite or append):
-        raise StoreError(f"{out} exists; pass --append to add init times to it or --overwrite to replace it "
+        raise TargetExistsError(f"{out} exists; pass --append to add init times to it or --overwrite to replace it "
                          "(the old store is kept until the new one is complete)")
     old = open_forecast(out) if exists and append else None
     have = set(old["init_time"].values.tolist()) if old is not None else set()
     counts = {"written": 0, "skipped": 0}
-    with atomic_dir(out, overwrite=exists) as tmp:
+    with atomic_dir(out, overwrite=exists, what="forecast") as tmp:
         state = {"n": 0, "chunk": chunk}
         if old is not None:
             shutil.copytree(out, tmp)

@@ -22,6 +22,8 @@ from typing import Any
 import yaml
 
 from geostp.errors import ConfigError, DataError, UnknownNameError
+from geostp.io import TMP_MARK, temp_siblings
+from geostp.locks import notice, target_lock
 
 QUICK_PREFIX = "quick"
 
@@ -58,20 +60,38 @@ def _weights_time(run_dir: Path) -> float | None:
     return max(times) if times else None
 
 
+_NOTED: set[str] = set()  # skipped runs already noted in this process
+
+
+def _skip(run: Path, why: str) -> None:
+    if str(run) not in _NOTED:
+        _NOTED.add(str(run))
+        notice(f"skipping run {run}: {why}")
+
+
 def list_runs(roots: Sequence[Path] | None = None) -> list[RunEntry]:
-    """Every run with weights under the search roots (one level deep), newest first."""
+    """Every complete run with weights under the search roots (one level deep), newest first; a torn or
+    incomplete run (no config, unreadable signature) is skipped with a one-line note."""
     out = []
     for root in roots if roots is not None else search_roots():
         if not root.is_dir():
             continue
         for sig_path in root.glob("*/signature.json"):
             run = sig_path.parent
+            if run.name.startswith("."):  # a temporary run being trained, or a leftover of a killed one
+                continue
             mtime = _weights_time(run)
             if mtime is None:
                 continue
             try:
                 sig = json.loads(sig_path.read_text())
-            except (OSError, ValueError):
+                sig.get("model")
+            except (OSError, ValueError, AttributeError):
+                _skip(run, "signature.json is unreadable (torn)")
+                continue
+            missing = [n for n in ("config.yaml", "stats.json") if not (run / n).is_file()]
+            if missing:
+                _skip(run, f"incomplete ({', '.join(missing)} missing)")
                 continue
             out.append(RunEntry(run, str(sig.get("model", "?")), tuple(sig.get("variables", ())),
                                 str(sig.get("catalog", "")), mtime))
@@ -140,19 +160,23 @@ def quick_train(model: str, variables: Sequence[str], store: str | Path, store_i
     final = quick_run_dir(model, variables, cfg, store_id)
     if _weights_time(final) is not None:
         return final
-    steps = cfg["train"].get("max_steps")
-    echo(f"No trained {model} run for {', '.join(variables)} yet: training a small one on the sample "
-         f"({steps} steps, a few minutes on a laptop CPU; cached in {final.parent} for next time).")
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.with_name(f".{final.name}.tmp-{uuid.uuid4().hex[:8]}")
-    try:
-        run = train(cfg, out=tmp, overwrite=True)
-        if _weights_time(final) is None:  # another process may have finished the same run meanwhile
-            if final.exists():
+    with target_lock(final, wait=True, what="trained"):  # concurrent calls train one run; the others wait for it
+        if _weights_time(final) is not None:
+            return final
+        steps = cfg["train"].get("max_steps")
+        echo(f"No trained {model} run for {', '.join(variables)} yet: training a small one on the sample "
+             f"({steps} steps, a few minutes on a laptop CPU; cached in {final.parent} for next time).")
+        tmp = final.with_name(f".{final.name}{TMP_MARK}{uuid.uuid4().hex[:8]}")
+        try:
+            run = train(cfg, out=tmp, overwrite=True)
+            if final.exists():  # a torn run from an older geostp without locks
                 shutil.rmtree(final)
             os.replace(run, final)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        for left in temp_siblings(final):  # temporary runs of killed trainings
+            shutil.rmtree(left, ignore_errors=True)
     if _weights_time(final) is None:
         raise DataError(f"quick-start training of {model} produced no weights in {final}")
     return final

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 import geostp
-from geostp.errors import RunMismatchError, StoreError
+from geostp.errors import IntegrityError, RunMismatchError, StoreError
 
 RUN_FORMAT = "geostp-run"
 RUN_FORMAT_VERSION = 1
@@ -168,12 +168,16 @@ def _grid_text(grid: dict[str, list[float]]) -> str:
 
 
 def read_signature(run_dir: Path) -> dict[str, Any]:
-    """signature.json of a run, refusing a missing file or another run-format version."""
+    """signature.json of a run, refusing a missing, torn or foreign file or another run-format version."""
     path = Path(run_dir) / "signature.json"
     if not path.is_file():
         raise StoreError(f"{run_dir} is not a geostp run directory (no signature.json); train one with "
                          "`geostp train --config CFG --out RUN_DIR`")
-    sig = json.loads(path.read_text())
+    try:
+        sig = json.loads(path.read_text())
+        sig.get("format")
+    except (OSError, ValueError, AttributeError):
+        raise StoreError(f"{path} is unreadable (torn or corrupt): {run_dir} cannot be used; retrain it") from None
     if sig.get("format") != RUN_FORMAT or sig.get("format_version") != RUN_FORMAT_VERSION:
         raise StoreError(
             f"{run_dir} was written by geostp {sig.get('geostp_version', '?')} in run format "
@@ -192,6 +196,72 @@ def file_hash(path: Path | None) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()[:16]
+
+
+WEIGHTS_KEY = "weights_sha256"  # signature.json: {weights file name: [accepted sha256 digests]}
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _safetensors_intact(path: Path) -> bool:
+    """Whether a safetensors file's header parses and its tensors fit the file (torch-free)."""
+    try:
+        with open(path, "rb") as fh:
+            n = int.from_bytes(fh.read(8), "little")
+            header = json.loads(fh.read(n))
+        ends = [int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"]
+        return path.stat().st_size == 8 + n + max(ends, default=0)
+    except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
+        return False
+
+
+def verify_weights(path: Path, sig: dict[str, Any] | None = None) -> str | None:
+    """Why weights file `path` is unusable (missing, torn, sha256 mismatch), or None when it is intact.
+
+    Runs written before checksums existed are only checked to parse."""
+    path = Path(path)
+    if not path.is_file():
+        return "missing"
+    if sig is None:
+        sig_path = path.parent / "signature.json"
+        try:
+            sig = json.loads(sig_path.read_text()) if sig_path.is_file() else {}
+        except ValueError:
+            sig = {}
+    digests = (sig.get(WEIGHTS_KEY) or {}).get(path.name)
+    if digests:
+        return None if sha256_file(path) in digests else "its sha256 does not match the one recorded in signature.json"
+    return None if _safetensors_intact(path) else "it is not a complete safetensors file"
+
+
+def intact_weights(run_dir: Path, which: str, sig: dict[str, Any]) -> Path | None:
+    """The weights file to load: `which` if intact, else the other one (with a note), None when the run has no
+    weights yet; IntegrityError when the weights there are all corrupt."""
+    from geostp.locks import notice
+
+    first = run_dir / f"{which}.safetensors"
+    other = run_dir / ("last.safetensors" if which == "best" else "best.safetensors")
+    why = verify_weights(first, sig)
+    if why is None:
+        return first
+    why_other = verify_weights(other, sig)
+    if why == "missing" and why_other == "missing":
+        return None
+    if why_other is None:
+        if why != "missing":
+            notice(f"{first} is corrupt ({why}); using {other.name} instead (retrain or resume the run to "
+                   f"rebuild {first.name})")
+        return other
+    bad, reason = (first, why) if why != "missing" else (other, why_other)
+    raise IntegrityError(f"{bad} is corrupt ({reason}) and {run_dir} has no intact weights to fall back to: "
+                         f"resume the run from its state with `geostp train --resume {run_dir}` or retrain it")
 
 
 @dataclass
@@ -216,14 +286,13 @@ class RunContract:
         """The contract of RUN_DIR with its `which` (best, else last) weights; StoreError for a non-run."""
         run_dir = Path(run_dir)
         sig = read_signature(run_dir)
-        weights = run_dir / f"{which}.safetensors"
-        if not weights.is_file():
-            other = run_dir / ("last.safetensors" if which == "best" else "best.safetensors")
-            weights = other if other.is_file() else None
         env_path = run_dir / "environment.json"
         stats_path = run_dir / "stats.json"
-        if not stats_path.is_file():
-            raise StoreError(f"{run_dir} has no stats.json: the run directory is incomplete; retrain it")
+        missing = [p.name for p in (stats_path, run_dir / "config.yaml") if not p.is_file()]
+        if missing:
+            raise StoreError(f"{run_dir} has no {' or '.join(missing)}: the run directory is incomplete (torn while "
+                             "being written); retrain it or pass another --run")
+        weights = intact_weights(run_dir, which, sig)
         return cls(run_dir=run_dir, model_name=str(sig["model"]), signature=DataSignature.from_dict(sig),
                    stats=json.loads(stats_path.read_text()), weights=weights, preset=sig.get("preset"),
                    model_config=sig.get("model_config"),

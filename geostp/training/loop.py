@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,8 @@ from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from geostp.errors import ConfigError, RunMismatchError
+from geostp.io import write_errors
+from geostp.locks import notice, target_lock
 from geostp.training import checkpoint as ckpt
 from geostp.training import speed
 from geostp.training.build import build_model, fit_to_store
@@ -47,12 +50,25 @@ class Objective(nn.Module):
 
 
 def train(config: Any = None, out: str | Path | None = None, overrides: list[str] | tuple[str, ...] = (),
-          resume: str | Path | None = None, overwrite: bool = False) -> Path:
+          resume: str | Path | None = None, overwrite: bool = False, wait: bool = False) -> Path:
     """Train the model of `config` (YAML path, dict or TrainConfig) into a run directory and return it;
-    `resume=RUN_DIR` continues a run from its last checkpoint (config, weights, optimizer, RNG, data order)."""
+    `resume=RUN_DIR` continues a run from its last intact checkpoint (config, weights, optimizer, RNG, data order).
+
+    The main process holds the run directory's lock throughout: a second writer of the same run is refused
+    naming this one, or queues (`wait`); full-disk and permission errors end in one line."""
+    _, run_dir, _ = open_run(config, out, overrides, resume, overwrite)  # refuse bad requests before waiting
+    if run_dir is None or int(os.environ.get("RANK", "0")) != 0:
+        return _train(config, out, overrides, resume, overwrite)
+    with target_lock(run_dir, wait=wait, what="trained"), write_errors(run_dir, what="run"):
+        return _train(config, out, overrides, resume, overwrite)
+
+
+def _train(config: Any, out: str | Path | None, overrides: list[str] | tuple[str, ...], resume: str | Path | None,
+           overwrite: bool) -> Path:
+    """`train` once the run is locked."""
     from accelerate.utils import DistributedDataParallelKwargs, broadcast_object_list, set_seed
 
-    cfg, run_dir, state_dir = open_run(config, out, overrides, resume, overwrite)
+    cfg, run_dir, _ = open_run(config, out, overrides, resume, overwrite)  # again, under the lock
     t = cfg.train
     ddp = DistributedDataParallelKwargs()
     acc = make_accelerator(t.precision, ddp)
@@ -88,14 +104,26 @@ def train(config: Any = None, out: str | Path | None = None, overrides: list[str
         objective.to(acc.device)
         total = 0
     trainer = {"step": 0, "best": math.inf, "best_step": None, "bad_evals": 0}
-    if state_dir is not None:
-        trainer = ckpt.load_state(acc, state_dir)
-    elif acc.is_main_process:
+    state_dir = None
+    if resume is not None:
+        loaded, state_dir = ckpt.resume_latest(acc, run_dir)
+        if loaded is not None:
+            trainer = loaded
+            if acc.is_main_process:
+                notice(f"resuming {run_dir} from {state_dir.name} (step {trainer['step']} of {t.max_steps or '?'})")
+                # last.safetensors becomes the weights of the state we continue from (it may be torn or newer)
+                ckpt.save_weights(run_dir / "last.safetensors", acc.unwrap_model(objective).model, trainer["step"])
+        elif acc.is_main_process:
+            notice(f"no complete resume state in {run_dir} (killed before its first checkpoint?): starting afresh "
+                   "from step 0")
+    if state_dir is None and acc.is_main_process:
         if overwrite and resume is None:
             clear_run_dir(run_dir)
         ckpt.write_run_files(run_dir, cfg, data.signature, data.stats, {**environment(acc), "speed": {"applied": sped_up, "not_applicable": unsped}})
     acc.wait_for_everyone()
-    log = MetricsLogger(run_dir, acc.is_main_process, resume_step=trainer["step"] if state_dir else None)
+    # a resumed run keeps the events up to its state's step; a run started afresh begins an empty log
+    log = MetricsLogger(run_dir, acc.is_main_process,
+                        resume_step=trainer["step"] if state_dir else (-1 if resume is not None else None))
     val_batches = valid_batches(len(data.valid), cfg.data.valid_max_windows, cfg.eval.batch_size or micro,
                                 acc.num_processes, acc.process_index)
     evaluate = lambda predict, prefix="val": validate(  # noqa: E731

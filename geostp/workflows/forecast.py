@@ -26,6 +26,7 @@ from geostp.errors import DataError, GeostpError, RunMismatchError, StoreError
 from geostp.forecast.output import open_forecast, write_forecast
 from geostp.forecast.predict import Predictor, parse_lead, predict_blocks, resolve_inits, unknown_variable
 from geostp.forecast.runs import check_model_name, list_runs, matching_runs, quick_train
+from geostp.locks import target_lock
 
 Echo = Callable[[str], Any]
 
@@ -49,6 +50,7 @@ class ForecastRequest:
     append: bool = False
     score: bool = True
     progress: bool = True
+    wait: bool = False  # queue behind another writer of --out (the default output always waits)
 
 
 @dataclass
@@ -67,9 +69,12 @@ class ForecastResult:
 
 
 def _store_id(src: DataSource) -> str:
-    """Identity of a store for cache keys: its path plus its provenance and sample key."""
+    """Identity of a store for cache keys: its path plus its sample key (the sample is a pure function of it,
+    so two builds are the same data), else its provenance."""
     attrs = src.store.attrs
-    return json.dumps([src.path, attrs.get("sample_key", ""), attrs.get("provenance", "")], sort_keys=True)
+    if attrs.get("sample_key"):
+        return json.dumps([src.path, attrs["sample_key"]])
+    return json.dumps([src.path, "", attrs.get("provenance", "")], sort_keys=True)
 
 
 def find_predictor(req: ForecastRequest, src: DataSource, echo: Echo) -> tuple[Predictor, bool, int]:
@@ -90,7 +95,7 @@ def find_predictor(req: ForecastRequest, src: DataSource, echo: Echo) -> tuple[P
         try:
             pred = _load(entry.path)
             stride = pred.run.fit(src.store, source=src.label)
-        except (RunMismatchError, StoreError) as exc:
+        except GeostpError as exc:  # a mismatching, torn or corrupt run: try the next one
             mismatches.append(f"{entry.path}: {exc}")
             continue
         return pred, False, stride
@@ -176,6 +181,7 @@ def forecast(pred: Predictor, src: DataSource, inits: np.ndarray, n_frames: int,
     def blocks() -> Iterator[xr.Dataset]:
         for ds in predict_blocks(pred, src.store, inits, n_frames, variables=variables, batch_size=batch_size,
                                  device=device, progress=progress, source=src.label, stride=stride):
+            check_finite(ds, out)
             ds.attrs.update(attrs or {})
             yield ds
 
@@ -202,16 +208,17 @@ def _run_forecast(req: ForecastRequest, echo: Echo) -> ForecastResult:
     init_label = "+".join(req.init) if req.init else "test"
     out = Path(req.out) if req.out else _default_out(pred, req.variables, init_label, _lead_label(pred, n_frames), key)
     result = ForecastResult(out, pred.run_dir, len(inits), trained=trained)
-    reuse = req.out is None and not req.overwrite and out.exists() and _is_complete_with_key(out, key)
-    if reuse:
-        result.reused = True
-    else:
-        counts = forecast(pred, src, inits, n_frames, out, variables=req.variables, stride=stride,
-                          overwrite=req.overwrite or (req.out is None and out.exists()), append=req.append,
-                          batch_size=req.batch_size, device=req.device, progress=req.progress,
-                          attrs={"request_key": key})
-        if counts["skipped"]:
-            result.notes.append(f"{counts['skipped']} init time(s) were already in {out} and kept as they were")
+    with target_lock(out, wait=req.wait or req.out is None):  # the default output is a cache: wait, then reuse
+        reuse = req.out is None and not req.overwrite and out.exists() and _is_complete_with_key(out, key)
+        if reuse:
+            result.reused = True
+        else:
+            counts = forecast(pred, src, inits, n_frames, out, variables=req.variables, stride=stride,
+                              overwrite=req.overwrite or (req.out is None and out.exists()), append=req.append,
+                              batch_size=req.batch_size, device=req.device, progress=req.progress,
+                              attrs={"request_key": key})
+            if counts["skipped"]:
+                result.notes.append(f"{counts['skipped']} init time(s) were already in {out} and kept as they were")
     written = open_forecast(out)
     if req.score:
         _score(result, written, src, req, echo)
@@ -221,6 +228,29 @@ def _run_forecast(req: ForecastRequest, echo: Echo) -> ForecastResult:
         except ImportError as exc:  # cartopy is an extra: the forecast stands without its map
             result.notes.append(f"no map: {exc}")
     return result
+
+
+def check_finite(block: xr.Dataset, out: str | Path) -> None:
+    """Stop on NaN or Inf in a block of model output, naming the first init time and lead where it appears."""
+    for name, da in block.data_vars.items():
+        bad = ~np.isfinite(da.values)
+        if not bad.any():
+            continue
+        bad = np.moveaxis(bad, (da.dims.index("init_time"), da.dims.index("lead_time")), (0, 1))
+        b, lead = (int(i[0]) for i in np.nonzero(bad.reshape(bad.shape[0], bad.shape[1], -1).any(-1)))
+        raise DataError(
+            f"the model output has {int(bad.sum())} NaN/Inf value(s) in {name}, first at init "
+            f"{_label(block['init_time'].values[b])}, lead {_label(block['lead_time'].values[lead])}; the forecast is "
+            f"stopped and {out} is left as it was: check the run's weights (a corrupt or diverged run: retrain it) "
+            "and the input data around that init time")
+
+
+def _label(value: Any) -> str:
+    if isinstance(value, np.datetime64):
+        return str(np.datetime_as_string(value, unit="m"))
+    if isinstance(value, np.timedelta64):
+        return f"{value / np.timedelta64(1, 'h'):g}h"
+    return str(value)
 
 
 def _is_complete_with_key(path: Path, key: str) -> bool:

@@ -1,0 +1,24 @@
+"""kill -9 at random points of prepare --overwrite, forecast --append and training: never a corrupt output.
+
+`benchmarks/fault_trials.py` runs the same trials with a larger N and prints the table."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from tests.fault.trials import KINDS, Trial
+
+pytestmark = pytest.mark.fault
+N_TRIALS = 2  # per kind in the default run; benchmarks/fault_trials.py --trials N for more
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_kill_at_random_points(kind, tmp_path):
+    rng = random.Random(f"{kind}-18")
+    trial = KINDS[kind](tmp_path)
+    outcomes = [trial.run(rng) for _ in range(N_TRIALS)]
+    for o in outcomes:
+        assert o.tracebacks == 0 and o.lost == 0, o
+    assert all(isinstance(t, Trial) for t in [trial])

@@ -1,0 +1,237 @@
+"""Kill trials shared by tests/fault/test_kills.py and benchmarks/fault_trials.py: start a real `geostp` writer,
+kill -9 it at a random moment, then check what is on disk (old or complete new output, never a torn one)."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from tests.fault.conftest import geostp_env, prepare_args, run, start, write_source
+
+
+@dataclass
+class Outcome:
+    """What one trial found."""
+
+    kind: str
+    delay: float
+    killed: bool
+    state: str  # "old", "new", "resumed", ...
+    clear_errors: int = 0  # runs that ended in one `error:` line
+    tracebacks: int = 0
+    lost: int = 0  # 1 when the output is neither the old nor the complete new one (or old data changed)
+    leftovers: int = 0  # temporary outputs left by the kill (removed by the next write)
+    notes: list[str] = field(default_factory=list)
+
+
+def _finish(proc: subprocess.Popen, delay: float) -> tuple[bool, int, str]:
+    """Wait `delay` seconds, kill -9 the process if it still runs; (killed, rc, stderr)."""
+    try:
+        proc.wait(delay)
+        killed = False
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        killed = True
+    _, err = proc.communicate()
+    return killed, proc.returncode, err
+
+
+def _count(out: Outcome, rc: int, err: str) -> None:
+    if "Traceback" in err:
+        out.tracebacks += 1
+    elif rc == 2 and sum(ln.startswith("error: ") for ln in err.splitlines()) == 1:
+        out.clear_errors += 1
+
+
+def _leftovers(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob(".*") if ".tmp-" in p.name or ".old-" in p.name]
+
+
+class Trial:
+    """Base: `run(rng)` does one trial and returns its Outcome."""
+
+    kind = ""
+    delays = (0.5, 6.0)
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def run(self, rng) -> Outcome:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+
+class PrepareTrial(Trial):
+    """`geostp data prepare --overwrite` of store B over store A, killed: A or B, whole."""
+
+    kind = "prepare --overwrite"
+    delays = (1.0, 7.0)
+
+    def __init__(self, root: Path) -> None:
+        from geostp.data.prepare import prepare
+        from geostp.data.store import open_store
+
+        super().__init__(root)
+        self.srcs = [write_source(self.root / f"src{i}.nc", years=(2000, 2003), seed=i) for i in range(2)]
+        self.out = self.root / "s.zarr"
+        prepare("custom", self.out, root=str(self.srcs[0]), variables=["t2m"], splits="train=2000-2001,valid=2002,test=2003",
+                progress=False)
+        import xarray as xr
+
+        self.values = [xr.open_dataset(src)["t2m"].values for src in self.srcs]  # every time is kept: store == file
+        assert np.array_equal(open_store(self.out)["t2m"].values, self.values[0])
+        self.current = 0
+
+    def run(self, rng) -> Outcome:
+        from geostp.data.store import open_store
+
+        new = 1 - self.current
+        delay = rng.uniform(*self.delays)
+        killed, rc, err = _finish(start(prepare_args(self.srcs[new], self.out, "--overwrite")), delay)
+        out = Outcome(self.kind, delay, killed, "?", leftovers=len(_leftovers(self.root)))
+        _count(out, rc, err)
+        try:
+            got = open_store(self.out)["t2m"].values
+        except Exception as exc:  # noqa: BLE001 - a torn store is what the trial looks for
+            out.state, out.lost = f"unreadable: {exc}", 1
+            return out
+        if np.array_equal(got, self.values[self.current]):
+            out.state = "old"
+        elif np.array_equal(got, self.values[new]):
+            out.state, self.current = "new", new
+        else:
+            out.state, out.lost = "torn", 1
+        return out
+
+
+class AppendTrial(Trial):
+    """`geostp forecast --append` of Feb-Dec onto a January forecast, killed: January bit for bit, all or nothing."""
+
+    kind = "forecast --append"
+    delays = (1.0, 8.0)
+
+    def __init__(self, root: Path) -> None:
+        import xarray as xr
+
+        from geostp.data.store import write_store
+        from geostp.workflows.forecast import ForecastRequest, run_forecast
+        from tests.conftest import tiny_latlon_dataset
+        from tests.forecast.conftest import make_run
+
+        super().__init__(root)
+        times = pd.date_range("2000-01-01", "2003-12-31 18:00", freq="6h")
+        self.store = self.root / "tiny.zarr"
+        split = np.where(times.year <= 2001, "train", np.where(times.year == 2002, "valid", "test"))
+        ds = tiny_latlon_dataset(times).assign_coords(split=("time", split))
+        write_store(ds, self.store, catalog="test", time_step="6h", norm_kind="zscore", default_t_in=4,
+                    default_t_out=4, progress=False)
+        self.run_dir = make_run(self.root / "run", self.store)
+        self.out = self.root / "fc.zarr"
+        self.saved = self.root / "fc-jan.zarr"
+        run_forecast(ForecastRequest(model="vip_mixer", variables=["t850"], run=str(self.run_dir), data=str(self.store),
+                                     out=str(self.saved), init=["2003-01-01/2003-01-31"], plot=False, score=False,
+                                     progress=False))
+        self.jan = xr.open_zarr(self.saved).load()
+        self.full_n = None
+
+    def run(self, rng) -> Outcome:
+        from geostp.forecast.output import open_forecast
+
+        shutil.rmtree(self.out, ignore_errors=True)
+        shutil.copytree(self.saved, self.out)
+        delay = rng.uniform(*self.delays)
+        args = ["forecast", "--model", "vip_mixer", "--var", "t850", "--run", self.run_dir, "--data", self.store,
+                "--init", "2003-02-01/2003-12-31", "--out", self.out, "--append", "--no-plot", "--no-score"]
+        killed, rc, err = _finish(start(args), delay)
+        out = Outcome(self.kind, delay, killed, "?", leftovers=len(_leftovers(self.root)))
+        _count(out, rc, err)
+        try:
+            ds = open_forecast(self.out).load()
+        except Exception as exc:  # noqa: BLE001 - a torn store is what the trial looks for
+            out.state, out.lost = f"unreadable: {exc}", 1
+            return out
+        n = ds.sizes["init_time"]
+        jan = ds.isel(init_time=slice(0, self.jan.sizes["init_time"]))
+        same = all(np.array_equal(jan[v].values, self.jan[v].values) for v in self.jan.data_vars)
+        if not same:
+            out.state, out.lost = "january changed", 1
+        elif n == self.jan.sizes["init_time"]:
+            out.state = "old"
+        else:
+            out.state = "new"
+            if self.full_n is None and not killed:
+                self.full_n = n
+            if self.full_n is not None and n != self.full_n:
+                out.state, out.lost = f"partial ({n} init times)", 1
+        return out
+
+
+class TrainTrial(Trial):
+    """`geostp train` killed, then `--resume`: the resumed run ends with the same weights as an uninterrupted one,
+    verified checksums and no duplicated metrics lines."""
+
+    kind = "train + resume"
+    delays = (2.0, 10.0)
+
+    def __init__(self, root: Path) -> None:
+        from geostp.data.store import write_store
+        from tests.training.conftest import tiny_config, wave_dataset
+
+        super().__init__(root)
+        store = self.root / "waves.zarr"
+        write_store(wave_dataset(days=60), store, catalog="test", time_step="6h", norm_kind="zscore",
+                    default_t_in=3, default_t_out=2, progress=False)
+        cfg = tiny_config(store, train={"max_steps": 12, "batch_size": 8, "log_every": 3, "progress": False,
+                                        "checkpoint_every": 3})
+        self.cfg = self.root / "cfg.yaml"
+        self.cfg.write_text(yaml.safe_dump(cfg))
+        res = run(["train", "--config", self.cfg, "--out", self.root / "ref"], env=geostp_env())
+        if res.returncode != 0:
+            raise RuntimeError(res.stderr)
+        self.ref = (self.root / "ref" / "last.safetensors").read_bytes()
+
+    def run(self, rng) -> Outcome:
+        from geostp.training import load_run
+        from geostp.training.checkpoint import verify_weights
+        from geostp.training.logging import read_metrics
+
+        run_dir = self.root / "run"
+        shutil.rmtree(run_dir, ignore_errors=True)
+        delay = rng.uniform(*self.delays)
+        killed, rc, err = _finish(start(["train", "--config", self.cfg, "--out", run_dir]), delay)
+        out = Outcome(self.kind, delay, killed, "?", leftovers=len(_leftovers(self.root)))
+        _count(out, rc, err)
+        if killed:
+            if (run_dir / "signature.json").exists():
+                res = run(["train", "--resume", run_dir])
+            else:  # killed before the run existed: start it again
+                res = run(["train", "--config", self.cfg, "--out", run_dir, "--overwrite"])
+            _count(out, res.returncode, res.stderr)
+            if res.returncode != 0:
+                out.state, out.lost = f"resume failed: {res.stderr.strip().splitlines()[-1:]}", 1
+                return out
+            line = [ln for ln in res.stderr.splitlines() if "resum" in ln or "afresh" in ln]
+            out.state = "resumed" if any("resuming" in ln for ln in line) else "afresh"
+        else:
+            out.state = "finished"
+        bad = [n for n in ("best.safetensors", "last.safetensors") if verify_weights(run_dir / n) is not None]
+        keys = [(e["event"], e["step"]) for e in read_metrics(run_dir / "metrics.jsonl")]
+        if bad or len(keys) != len(set(keys)):
+            out.lost = 1
+            out.notes.append(f"bad weights {bad}" if bad else "duplicated metrics lines")
+        elif (run_dir / "last.safetensors").read_bytes() != self.ref:
+            out.lost = 1
+            out.notes.append("final weights differ from the uninterrupted run")
+        load_run(run_dir)
+        return out
+
+
+KINDS = {"prepare": PrepareTrial, "append": AppendTrial, "train": TrainTrial}
