@@ -20,16 +20,28 @@ from tests.fault.conftest import error_line, prepare_args, run, write_source
 pytestmark = pytest.mark.fault
 
 
+def mounted(mnt: Path, size: str):
+    """Mount a tmpfs of `size` at `mnt` (skip the test when this process may not mount)."""
+    mnt.mkdir()
+    res = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mnt)], capture_output=True,
+                         text=True)
+    if res.returncode != 0:
+        pytest.skip(f"full-disk trials need a tmpfs mount (root and mount privileges): {res.stderr.strip()}")
+    return mnt
+
+
 @pytest.fixture
 def small_fs(tmp_path):
     """A 2 MB tmpfs at tmp_path/mnt."""
-    mnt = tmp_path / "mnt"
-    mnt.mkdir()
-    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt)], capture_output=True, text=True)
-    if res.returncode != 0:
-        pytest.skip(f"full-disk trials need a tmpfs mount (root and mount privileges): {res.stderr.strip()}")
-    yield mnt
-    subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+    yield mounted(tmp_path / "mnt", "2m")
+    subprocess.run(["umount", "-l", str(tmp_path / "mnt")], capture_output=True)
+
+
+@pytest.fixture
+def run_fs(tmp_path):
+    """A 16 MB tmpfs (a run with two resume states fits) at tmp_path/runfs."""
+    yield mounted(tmp_path / "runfs", "16m")
+    subprocess.run(["umount", "-l", str(tmp_path / "runfs")], capture_output=True)
 
 
 def fill_to(mnt: Path, free: int) -> None:
@@ -75,9 +87,10 @@ def test_forecast_append_on_a_full_disk(small_fs, run_dir, tiny_store):
     assert leftovers(small_fs) == []
 
 
-def test_training_on_a_full_disk(small_fs, run_copy):
+def test_training_on_a_full_disk(run_fs, run_copy):
     from geostp.training import train
 
+    small_fs = run_fs
     run_dir = Path(shutil.copytree(run_copy, small_fs / "run"))
     shutil.rmtree(run_dir / "state" / "step-00000006")
     states = {p.name: p.read_bytes() for p in (run_dir / "state" / "step-00000012").iterdir()}
