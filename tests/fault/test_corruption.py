@@ -142,7 +142,7 @@ def test_nan_model_output_stops_the_forecast(run_dir, tiny_store, tmp_path):
     out = tmp_path / "fc.zarr"
     req = ForecastRequest(model="vip_mixer", variables=["t850"], run=str(run_dir), data=str(store), out=str(out),
                           init=["2003-01-01/2003-01-05"], plot=False, score=False, progress=False)
-    with pytest.raises(DataError, match=r"NaN/Inf value\(s\), first at init 2003-01-01T00:00, lead 6h"):
+    with pytest.raises(DataError, match=r"NaN/Inf value\(s\) in t850, first at init 2003-01-01T00:00, lead 6h"):
         run_forecast(req)
     assert not out.exists() and not list(tmp_path.glob(".fc.zarr*"))
 
