@@ -85,17 +85,11 @@ def run_dir(tiny_store, tmp_path):
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory):
     """A 12-step simvp run on the wave store with resume states at steps 6 and 12 (copy it before changing it)."""
-    from geostp.data.store import write_store
     from geostp.training import train
-    from tests.training.conftest import tiny_config, wave_dataset
+    from tests.fault.trials import train_config
 
     root = tmp_path_factory.mktemp("fault-run")
-    store = root / "waves.zarr"
-    write_store(wave_dataset(days=60), store, catalog="test", time_step="6h", norm_kind="zscore", default_t_in=3,
-                default_t_out=2, progress=False)
-    cfg = tiny_config(store, train={"max_steps": 12, "batch_size": 8, "log_every": 3, "progress": False,
-                                    "checkpoint_every": 6})
-    return train(cfg, out=root / "run")
+    return train(train_config(root), out=root / "run")
 
 
 @pytest.fixture

@@ -8,17 +8,21 @@ import random
 
 import pytest
 
-from tests.fault.trials import KINDS, Trial
+from tests.fault.trials import KINDS, TrainTrial, Trial
 
 pytestmark = pytest.mark.fault
 N_TRIALS = 2  # per kind in the default run; benchmarks/fault_trials.py --trials N for more
 
 
 @pytest.mark.parametrize("kind", list(KINDS))
-def test_kill_at_random_points(kind, tmp_path):
+def test_kill_at_random_points(kind, tmp_path, trained_run):
+    """N kills at random moments; each leaves the old or the complete new output (training: resumes to the very
+    weights of the uninterrupted `trained_run`, which has the same config), no traceback."""
     rng = random.Random(f"{kind}-18")
-    trial = KINDS[kind](tmp_path)
+    if kind == "train":
+        trial: Trial = TrainTrial(tmp_path, ref=(trained_run / "last.safetensors").read_bytes())
+    else:
+        trial = KINDS[kind](tmp_path)
     outcomes = [trial.run(rng) for _ in range(N_TRIALS)]
     for o in outcomes:
         assert o.tracebacks == 0 and o.lost == 0, o
-    assert all(isinstance(t, Trial) for t in [trial])

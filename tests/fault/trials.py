@@ -174,6 +174,19 @@ class AppendTrial(Trial):
         return out
 
 
+def train_config(root: Path) -> dict:
+    """The trials' run: 12 simvp steps on a 60-day wave store written under `root`, states every 6 steps."""
+    from geostp.data.store import write_store
+    from tests.training.conftest import tiny_config, wave_dataset
+
+    store = Path(root) / "waves.zarr"
+    if not store.exists():
+        write_store(wave_dataset(days=60), store, catalog="test", time_step="6h", norm_kind="zscore",
+                    default_t_in=3, default_t_out=2, progress=False)
+    return tiny_config(store, train={"max_steps": 12, "batch_size": 8, "log_every": 3, "progress": False,
+                                     "checkpoint_every": 6})
+
+
 class TrainTrial(Trial):
     """`geostp train` killed, then `--resume`: the resumed run ends with the same weights as an uninterrupted one,
     verified checksums and no duplicated metrics lines."""
@@ -181,22 +194,17 @@ class TrainTrial(Trial):
     kind = "train + resume"
     delays = (2.0, 10.0)
 
-    def __init__(self, root: Path) -> None:
-        from geostp.data.store import write_store
-        from tests.training.conftest import tiny_config, wave_dataset
-
+    def __init__(self, root: Path, ref: bytes | None = None) -> None:
+        """`ref`: last.safetensors of an uninterrupted run of `train_config` (trained here when not given)."""
         super().__init__(root)
-        store = self.root / "waves.zarr"
-        write_store(wave_dataset(days=60), store, catalog="test", time_step="6h", norm_kind="zscore",
-                    default_t_in=3, default_t_out=2, progress=False)
-        cfg = tiny_config(store, train={"max_steps": 12, "batch_size": 8, "log_every": 3, "progress": False,
-                                        "checkpoint_every": 3})
         self.cfg = self.root / "cfg.yaml"
-        self.cfg.write_text(yaml.safe_dump(cfg))
-        res = run(["train", "--config", self.cfg, "--out", self.root / "ref"], env=geostp_env())
-        if res.returncode != 0:
-            raise RuntimeError(res.stderr)
-        self.ref = (self.root / "ref" / "last.safetensors").read_bytes()
+        self.cfg.write_text(yaml.safe_dump(train_config(self.root)))
+        if ref is None:
+            res = run(["train", "--config", self.cfg, "--out", self.root / "ref"], env=geostp_env())
+            if res.returncode != 0:
+                raise RuntimeError(res.stderr)
+            ref = (self.root / "ref" / "last.safetensors").read_bytes()
+        self.ref = ref
 
     def run(self, rng) -> Outcome:
         from geostp.training import load_run
