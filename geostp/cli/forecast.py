@@ -37,9 +37,17 @@ import click
 @click.option("--no-score", is_flag=True, help="Skip scoring against the data, persistence and climatology.")
 @click.option("--wait", is_flag=True,
               help="If another process is writing --out, wait for it instead of stopping (the default output always waits).")
+@click.option("--members", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Ensemble members; > 1 adds a `member` dim (CF realization) and CRPS/spread scores. "
+                   "Example: --members 8")
+@click.option("--ensemble", "ensemble", type=click.Choice(["perturb"]), default="perturb", show_default=True,
+              help="How members are made: perturb = initial-condition perturbations, spatially correlated noise "
+                   "scaled by the train-split statistics (see --perturb-amplitude).")
+@click.option("--perturb-amplitude", type=click.FloatRange(min=0), default=0.1, show_default=True,
+              help="perturb: noise standard deviation in units of each variable's train-split standard deviation.")
 def forecast(model: str, variables: tuple[str, ...], run: str | None, data: str | None, init: tuple[str, ...],
              lead: str | None, out: str | None, plot: bool, device: str, batch_size: int, overwrite: bool,
-             append: bool, no_score: bool, wait: bool) -> None:
+             append: bool, no_score: bool, wait: bool, members: int, ensemble: str, perturb_amplitude: float) -> None:
     """Forecast VARIABLES with MODEL and write a CF Zarr in physical units.
 
     The output has dims (init_time, lead_time, lat, lon) per variable (video and traffic: one `frames`
@@ -54,11 +62,13 @@ def forecast(model: str, variables: tuple[str, ...], run: str | None, data: str 
       geostp forecast --model vip_mixer --var t850 --lead 5d --init 2018-01-01/2018-01-31
       geostp forecast --model simvpv2 --var z500 --run runs/simvpv2-wb --data wb5.625.zarr --out fc.zarr
       geostp forecast --model vip_mixer --var t850 --init 2018-06-01/2018-06-30 --out fc.zarr --append
+      geostp forecast --model vip_mixer --var t850 --members 8 --init 2018-01-01/2018-01-31
     """
     from geostp.workflows.forecast import ForecastRequest, run_forecast, summary_lines
 
     req = ForecastRequest(model=model, variables=list(variables), run=run, data=data, init=list(init) or None,
                           lead=lead, out=out, plot=plot, device=device, batch_size=batch_size, overwrite=overwrite,
-                          append=append, score=not no_score, wait=wait)
+                          append=append, score=not no_score, wait=wait, members=members, ensemble=ensemble,
+                          perturb_amplitude=perturb_amplitude)
     result = run_forecast(req, echo=click.echo)
     click.echo("\n".join(summary_lines(result, variables)))

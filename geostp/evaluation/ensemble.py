@@ -16,7 +16,7 @@ import numpy as np
 import xarray as xr
 
 from geostp.errors import ShapeError
-from geostp.evaluation.metrics import LATLON, TIME_DIM, align, spatial_mean
+from geostp.evaluation.metrics import LATLON, TIME_DIM, WEATHER_METRICS, Metric, align, spatial_mean
 
 MEMBER_DIM = "member"
 
@@ -113,3 +113,32 @@ def brier_fair_per_time(forecast: xr.DataArray, truth: xr.DataArray, threshold: 
     p = (f > threshold).mean(member_dim)
     event = (o > threshold).astype(float)
     return spatial_mean((p - event) ** 2 - p * (1 - p) / (m - 1), weights, dims)
+
+
+def crps_any_per_time(forecast: xr.DataArray, truth: xr.DataArray, weights: xr.DataArray | None = None,
+                      dims: Sequence[str] = LATLON, member_dim: str = MEMBER_DIM) -> xr.DataArray:
+    """A(CRPS): the fair CRPS of an ensemble, or the absolute error of a deterministic forecast (the CRPS of a
+    point mass), so ensembles and baselines share one column."""
+    if member_dim in forecast.dims:
+        return crps_per_time(forecast, truth, weights, dims, member_dim)
+    f, o = align(forecast, truth)
+    return spatial_mean(abs(f - o), weights, dims)
+
+
+def corrected_variance_per_time(forecast: xr.DataArray, weights: xr.DataArray | None = None,
+                                dims: Sequence[str] = LATLON, member_dim: str = MEMBER_DIM) -> xr.DataArray:
+    """(m + 1) / m A(var): its root after the time mean is the spread that equals the ensemble-mean RMSE for a
+    reliable ensemble; zero for a deterministic forecast."""
+    if member_dim not in forecast.dims:
+        return spatial_mean(xr.zeros_like(forecast), weights, dims)
+    m = forecast.sizes[member_dim]
+    return (m + 1) / m * variance_per_time(forecast, weights, dims, member_dim)
+
+
+WEATHER_METRICS.add("crps", Metric("crps", lambda f, o, weights=None, **k: crps_any_per_time(f, o, weights),
+                                   ensemble=True,
+                                   description="latitude-weighted fair CRPS (MAE for a deterministic forecast; WB2)"))
+WEATHER_METRICS.add("spread", Metric("spread", lambda f, o, weights=None, **k: corrected_variance_per_time(f, weights),
+                                     root=True, ensemble=True,
+                                     description="ensemble spread sqrt((m+1)/m mean variance); spread/rmse = "
+                                                 "spread-skill ratio (1 = reliable)"))

@@ -253,6 +253,7 @@ class Metric:
     needs_climatology: bool = False
     higher_is_better: bool = False
     description: str = ""
+    ensemble: bool = False  # per_time takes the members (a `member` dim); other metrics score the ensemble mean
 
     def finalize(self, mean: xr.DataArray) -> xr.DataArray:
         """Turn the time mean of the per-time values into the score (sqrt for RMSE)."""

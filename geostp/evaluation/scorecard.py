@@ -20,7 +20,9 @@ import xarray as xr
 
 from geostp.errors import DataError
 from geostp.registry import Registry
+from geostp.evaluation import ensemble as _ensemble  # noqa: F401  (registers crps and spread)
 from geostp.evaluation import metrics as M
+from geostp.evaluation.ensemble import MEMBER_DIM
 from geostp.evaluation.bootstrap import BootstrapConfig, resample_means
 from geostp.evaluation.baselines import climatology_at, compute_climatology, persistence_forecast, truth_at
 from geostp.evaluation.regions import DEFAULT_REGIONS, region_masks
@@ -190,7 +192,8 @@ def per_time_scores(forecasts: Mapping[str, xr.Dataset], truth: xr.Dataset, init
     family = _family(first)
     conv = CONVENTIONS.get(convention)
     registry = metric_registry(family, convention)
-    names = list(metrics or registry.names())
+    members = any(MEMBER_DIM in fc.dims for fc in forecasts.values())  # ensemble scores only for ensembles
+    names = list(metrics or [n for n in registry.names() if members or not registry.get(n).ensemble])
     metric_objs = [registry.get(n) for n in names]
     variables = forecast_variables(first)
     for name, fc in forecasts.items():
@@ -233,9 +236,11 @@ def per_time_scores(forecasts: Mapping[str, xr.Dataset], truth: xr.Dataset, init
                     c = clim_here[var] if clim_here is not None else None
                 f, o = _strip(f), _strip(o)
                 c = _strip(c) if c is not None else None
+                f_mean = f.mean(MEMBER_DIM) if MEMBER_DIM in f.dims else f  # an ensemble's deterministic scores
                 for ki, metric in enumerate(metric_objs):
                     for ri, w in enumerate(weights.values()):
-                        vals = metric.per_time(f, o, climatology=c, data_range=data_range, weights=w)
+                        vals = metric.per_time(f if metric.ensemble else f_mean, o, climatology=c,
+                                               data_range=data_range, weights=w)
                         out[mi, vi, ki, ri, b0:b0 + len(sel)] = vals.transpose("init_time", "lead_time").values
         bar.update(len(sel))
     bar.close()

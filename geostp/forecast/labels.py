@@ -23,7 +23,7 @@ from geostp.io import provenance
 FORMAT = "geostp-forecast"
 FRAMES_VAR = "frames"
 COORD_ATTRS = {
-    "member": {"long_name": "ensemble member"},
+    "member": {"standard_name": "realization", "long_name": "ensemble member"},
     "lat": {"units": "degrees_north", "standard_name": "latitude", "long_name": "latitude", "axis": "Y"},
     "lon": {"units": "degrees_east", "standard_name": "longitude", "long_name": "longitude", "axis": "X"},
     "y": {"long_name": "pixel row", "units": "1"},

@@ -25,6 +25,7 @@ from geostp.training.contract import frame_stride as contract_frame_stride
 from geostp.training.contract import is_frame_count as _is_int
 from geostp.data.store import GRID_DIMS, split_names
 from geostp.forecast.labels import forecast_dataset
+from geostp.forecast.ensemble import ENSEMBLES, EnsembleSpec
 from geostp.errors import ConfigError, DataError, ShapeError, UnknownNameError
 
 DEFAULT_BATCH_SIZE = 32
@@ -318,13 +319,14 @@ def _norm_arrays(pred: Predictor) -> tuple[np.ndarray, np.ndarray]:
 def predict_blocks(pred: Predictor, store: xr.Dataset, inits: np.ndarray, n_frames: int, *,
                    variables: Sequence[str] | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
                    device: str | None = "auto", progress: bool = True, source: str = "the data",
-                   stride: int | None = None) -> Iterator[xr.Dataset]:
+                   stride: int | None = None, ensemble: EnsembleSpec | None = None) -> Iterator[xr.Dataset]:
     """Yield labelled forecast blocks (geostp.forecast.labels: init_time, lead_time, valid_time, grid), float32
     in physical units, `batch_size` init times each; `variables` picks channels to keep (default all).
 
     Inputs are read from `store`, normalised with the run's statistics; rollout beyond T_out feeds
     predictions back as inputs (`geostp.models.rollout`). `stride`: the frame stride of an earlier fit check
-    (geostp.training.contract), which is then not repeated.
+    (geostp.training.contract), which is then not repeated. `ensemble` with more than one member adds a
+    `member` dim made by its method (geostp.forecast.ensemble).
     """
     from tqdm.auto import tqdm
 
@@ -345,6 +347,8 @@ def predict_blocks(pred: Predictor, store: xr.Dataset, inits: np.ndarray, n_fram
     off, sc = _norm_arrays(pred)
     arrays = [store[v].data for v in pred.variables]
     offsets = np.arange(-(pred.t_in - 1) * stride, 1, stride)
+    m = ensemble.members if ensemble is not None else 1
+    periodic = bool(int(store.attrs.get("periodic_lon", pred.grid_kind == "latlon")))
     bar = tqdm(total=len(inits), desc=f"forecasting {pred.model_name}", unit="init", disable=not progress, leave=False)
     try:
         for b0 in range(0, len(inits), batch_size):
@@ -356,13 +360,18 @@ def predict_blocks(pred: Predictor, store: xr.Dataset, inits: np.ndarray, n_fram
             x = (x - off) / sc
             with torch.no_grad():
                 xt = torch.from_numpy(x).to(dev)
+                if m > 1:  # members of each init side by side in the batch
+                    xt = ENSEMBLES.get(ensemble.method)(xt, ensemble, periodic, b0)
                 if getattr(model, "uses_valid_times", False):  # e.g. the climatology: a function of the valid time
-                    valid = inits[b0:b0 + batch_size][:, None] + leads[None, :]
+                    valid = np.repeat(inits[b0:b0 + batch_size], m)[:, None] + leads[None, :]
                     y = model.forecast_at(xt, valid).float().cpu().numpy()
                 else:
                     y = rollout(model, xt, n_frames).float().cpu().numpy()
+            if m > 1:
+                y = y.reshape(len(p), m, *y.shape[1:])
             yield forecast_dataset(pred, store, inits[b0:b0 + batch_size], (y * sc + off).astype(np.float32), leads,
-                                   variables=list(variables) if variables else None, source=source)
+                                   variables=list(variables) if variables else None, source=source,
+                                   members=np.arange(m) if m > 1 else None)
             bar.update(len(p))
     finally:
         bar.close()

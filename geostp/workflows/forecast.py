@@ -10,6 +10,7 @@ times, leads), so asking again reuses it instead of recomputing.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import os
@@ -24,6 +25,7 @@ import xarray as xr
 from geostp.data.resolve import DataSource, resolve_data
 from geostp.errors import DataError, GeostpError, RunMismatchError, StoreError
 from geostp.forecast.output import open_forecast, write_forecast
+from geostp.forecast.ensemble import EnsembleSpec
 from geostp.forecast.predict import Predictor, parse_lead, predict_blocks, resolve_inits, unknown_variable
 from geostp.forecast.runs import check_model_name, list_runs, matching_runs, quick_train
 from geostp.locks import target_lock
@@ -51,6 +53,9 @@ class ForecastRequest:
     score: bool = True
     progress: bool = True
     wait: bool = False  # queue behind another writer of --out (the default output always waits)
+    members: int = 1  # > 1: an ensemble made by `ensemble` (geostp.forecast.ensemble)
+    ensemble: str = "perturb"
+    perturb_amplitude: float = 0.1  # perturb: noise std in train-split standard deviations
 
 
 @dataclass
@@ -124,9 +129,11 @@ def _load(run_dir: Path) -> Predictor:
                          "the model or its preset changed since it was trained; retrain it") from None
 
 
-def _request_key(pred: Predictor, src: DataSource, inits: np.ndarray, n_frames: int, variables: Sequence[str]) -> str:
+def _request_key(pred: Predictor, src: DataSource, inits: np.ndarray, n_frames: int, variables: Sequence[str],
+                 ensemble: EnsembleSpec | None = None) -> str:
     h = hashlib.sha256()
-    h.update(json.dumps([pred.weights_hash, pred.config_hash, _store_id(src), n_frames, list(variables)]).encode())
+    ens = [] if ensemble is None or ensemble.members == 1 else [dataclasses.asdict(ensemble)]  # deterministic keys unchanged
+    h.update(json.dumps([pred.weights_hash, pred.config_hash, _store_id(src), n_frames, list(variables), *ens]).encode())
     h.update(np.ascontiguousarray(inits).view(np.int64).tobytes())
     return h.hexdigest()[:10]
 
@@ -175,12 +182,13 @@ def cpu_threads() -> Iterator[int]:
 def forecast(pred: Predictor, src: DataSource, inits: np.ndarray, n_frames: int, out: str | Path, *,
              variables: Sequence[str] | None = None, stride: int | None = None, overwrite: bool = False,
              append: bool = False, batch_size: int = 32, device: str = "auto", progress: bool = True,
-             attrs: dict[str, Any] | None = None) -> dict[str, int]:
+             attrs: dict[str, Any] | None = None, ensemble: EnsembleSpec | None = None) -> dict[str, int]:
     """Predict `n_frames` frames from each init time with `pred` on `src` and write the labelled blocks to `out`
     (geostp.forecast.output); `attrs` are added to the store's attributes. Returns the writer's counts."""
     def blocks() -> Iterator[xr.Dataset]:
         for ds in predict_blocks(pred, src.store, inits, n_frames, variables=variables, batch_size=batch_size,
-                                 device=device, progress=progress, source=src.label, stride=stride):
+                                 device=device, progress=progress, source=src.label, stride=stride,
+                                 ensemble=ensemble):
             check_finite(ds, out)
             ds.attrs.update(attrs or {})
             yield ds
@@ -204,7 +212,8 @@ def _run_forecast(req: ForecastRequest, echo: Echo) -> ForecastResult:
     pred, trained, stride = find_predictor(req, src, echo)
     n_frames = parse_lead(req.lead, pred)
     inits = resolve_inits(src.store, req.init, pred, n_frames, stride)
-    key = _request_key(pred, src, inits, n_frames, req.variables)
+    ens = EnsembleSpec(members=req.members, method=req.ensemble, amplitude=req.perturb_amplitude)
+    key = _request_key(pred, src, inits, n_frames, req.variables, ens)
     init_label = "+".join(req.init) if req.init else "test"
     out = Path(req.out) if req.out else _default_out(pred, req.variables, init_label, _lead_label(pred, n_frames), key)
     result = ForecastResult(out, pred.run_dir, len(inits), trained=trained)
@@ -216,7 +225,7 @@ def _run_forecast(req: ForecastRequest, echo: Echo) -> ForecastResult:
             counts = forecast(pred, src, inits, n_frames, out, variables=req.variables, stride=stride,
                               overwrite=req.overwrite or (req.out is None and out.exists()), append=req.append,
                               batch_size=req.batch_size, device=req.device, progress=req.progress,
-                              attrs={"request_key": key})
+                              attrs={"request_key": key, **_ensemble_attrs(ens)}, ensemble=ens)
             if counts["skipped"]:
                 result.notes.append(f"{counts['skipped']} init time(s) were already in {out} and kept as they were")
     written = open_forecast(out)
@@ -228,6 +237,15 @@ def _run_forecast(req: ForecastRequest, echo: Echo) -> ForecastResult:
         except ImportError as exc:  # cartopy is an extra: the forecast stands without its map
             result.notes.append(f"no map: {exc}")
     return result
+
+
+def _ensemble_attrs(ens: EnsembleSpec) -> dict[str, Any]:
+    """How the members were made, in the output's attributes (NetCDF-safe types)."""
+    if ens.members == 1:
+        return {}
+    return {"ensemble_method": ens.method, "ensemble_members": ens.members,
+            "ensemble_perturbation": f"amplitude {ens.amplitude} train-split std, length scale {ens.length_scale} cells, "
+                                     f"seed {ens.seed} (geostp.forecast.ensemble)"}
 
 
 def check_finite(block: xr.Dataset, out: str | Path) -> None:
@@ -281,6 +299,8 @@ def _score(result: ForecastResult, forecast: xr.Dataset, src: DataSource, req: F
     if len(dropped):
         result.notes.append(f"{len(dropped)} init time(s) have valid times beyond the data and were not scored")
     family_metrics = ["rmse", "acc"] if "lat" in forecast.dims else None
+    if family_metrics and "member" in forecast.dims:  # ensemble: its mean's scores plus CRPS and spread
+        family_metrics += ["crps", "spread"]
     pt = per_time_scores({forecast.attrs.get("model", "model"): forecast}, src.store, ok, metrics=family_metrics,
                          progress=req.progress, regions=("global",))
     scores = summarize(pt)
@@ -304,6 +324,8 @@ def _draw(forecast: xr.Dataset, src: DataSource, req: ForecastRequest, out: Path
         png = Path(req.plot_out) if req.plot_out else out.parent / f"{stem}-{var}-{label}.png"
         if reuse and png.is_file():
             return png
+        if "member" in forecast.dims:  # the map shows the ensemble mean
+            forecast = forecast.mean("member", keep_attrs=True)
         return plot_map(forecast, var, png, truth_store=src.store)
     from geostp.plots.frames import plot_frames
 
@@ -323,10 +345,12 @@ def summary_lines(result: ForecastResult, variables: Sequence[str]) -> list[str]
     if result.map_png:
         lines.append(f"map: {result.map_png}")
     if result.scores is not None:
-        metric = "rmse" if "rmse" in result.scores["metric"].values else "mse"
+        metrics = result.scores["metric"].values
+        shown = ["rmse" if "rmse" in metrics else "mse"] + [m for m in ("crps", "spread") if m in metrics]
         for v in result.scores["variable"].values:
-            lines.append("")
-            lines.append(format_table(result.scores, metric, str(v)).rstrip())
+            for metric in shown:
+                lines.append("")
+                lines.append(format_table(result.scores, metric, str(v)).rstrip())
         if result.scores_csv:
             lines.append(f"scores: {result.scores_csv}")
     lines += [f"note: {n}" for n in result.notes]
