@@ -16,8 +16,8 @@ N_TRIALS = 2  # per kind in the default run; benchmarks/fault_trials.py --trials
 
 @pytest.mark.parametrize("kind", list(KINDS))
 def test_kill_at_random_points(kind, tmp_path, trained_run):
-    """N kills at random moments; each leaves the old or the complete new output (training: resumes to the very
-    weights of the uninterrupted `trained_run`, which has the same config), no traceback."""
+    """N kills at random moments; each leaves the old or the complete new output (training: resumes to its last
+    step with verified weights and metrics), no traceback."""
     rng = random.Random(f"{kind}-18")
     if kind == "train":
         trial: Trial = TrainTrial(tmp_path, ref=(trained_run / "last.safetensors").read_bytes())
