@@ -254,6 +254,8 @@ def open_series(
                 f"  {fb}: {b['time'].values[0]} .. {b['time'].values[-1]}"
             )
     da = xr.concat([p[1] for p in parts], dim="time", coords="minimal", compat="override", join="override")
-    if ref_step is None:
-        raise DataError(f"{label}: every file holds a single time step, so the time step is unknown")
+    if ref_step is None:  # one date per file (e.g. a GRIB or NetCDF file per day): the step is across files
+        if da.sizes["time"] < 2:
+            raise DataError(f"{label}: the files hold a single time step, so the time step is unknown")
+        return da, infer_step(da["time"].values, label)
     return da, ref_step[1]

@@ -269,3 +269,19 @@ def test_real_grib_with_an_ensemble_axis_names_it(tmp_path):
     with pytest.raises(DataError, match=r"has dims 'number' \(2, realization\) besides time.*select one member"):
         prepare_cli("custom", "--path", path, "--var", "t", "--levels", "850", "--splits", "train=2017",
                     "--out", tmp_path / "x.zarr")
+
+
+def test_one_date_per_grib_file(tmp_path):
+    """A GRIB file per date (scalar time/valid_time in each): joined along time, step found across files."""
+    pytest.importorskip("cfgrib")
+    written = {}
+    times = pd.date_range("2015-12-31", periods=3, freq="6h")
+    for i, t in enumerate(times):
+        written.update(write_grib(tmp_path / f"an_{i}.grib2", 2, pd.DatetimeIndex([t]), levels=(500,)))
+    out = tmp_path / "daily.zarr"
+    prepare_cli("custom", "--path", tmp_path / "an_*.grib2", "--var", "t2m", "--splits", "train=2015", "--out", out)
+    ds = open_store(out)
+    assert ds.attrs["time_step"] == "6h"
+    np.testing.assert_array_equal(ds["time"].values, times.values)
+    for t in times:
+        np.testing.assert_array_equal(ds["t2m"].sel(time=t).values, written[("t2m", 2, t)][::-1])
