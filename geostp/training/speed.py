@@ -51,7 +51,9 @@ def prepare_model(model: nn.Module, cfg: SpeedConfig, device: torch.device) -> l
         if not any(p.dim() == 4 for p in model.parameters()):
             raise ConfigError(f"speed.channels_last: {type(model).__name__} has no 2-D convolution weights, "
                               "so the memory format changes nothing; drop the option")
-        model.to(memory_format=torch.channels_last)
+        for t in (*model.parameters(), *model.buffers()):  # Module.to(memory_format=) refuses any 5-D (Conv3d) weight
+            if t.dim() == 4:
+                t.data = t.data.contiguous(memory_format=torch.channels_last)
         applied.append("channels_last")
     if cfg.compile or (cfg.cuda_graphs and device.type == "cuda"):
         mode = cfg.compile_mode

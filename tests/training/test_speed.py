@@ -55,6 +55,18 @@ def test_channels_last_converts_conv_weights_and_refuses_models_without_them():
         prepare_model(create("persistence", "tiny"), SpeedConfig(channels_last=True), CPU)
 
 
+def test_channels_last_on_a_model_with_3d_convolutions():
+    """ViP-Mixer has Conv3d weights (5-D), which Module.to(memory_format=channels_last) refuses: the 2-D ones
+    are converted, the 3-D ones left as they are (docs/training.md's speed example trains vip_mixer)."""
+    model = create("vip_mixer", "tiny")
+    assert any(p.dim() == 5 for p in model.parameters())
+    assert prepare_model(model, SpeedConfig(channels_last=True), CPU) == ["channels_last"]
+    convs = [p for p in model.parameters() if p.dim() == 4 and p.shape[-1] > 1]
+    assert convs and all(p.is_contiguous(memory_format=torch.channels_last) for p in convs)
+    out = model(torch.randn(2, *model.config.in_shape))
+    assert out.shape[1] == model.config.t_out
+
+
 def test_compile_wraps_the_call_and_keeps_state_dict_names():
     model = torch.nn.Sequential(torch.nn.Conv2d(2, 4, 3, padding=1), torch.nn.GELU(), torch.nn.Conv2d(4, 2, 1))
     names, x = list(model.state_dict()), torch.randn(3, 2, 8, 8)
