@@ -1,6 +1,10 @@
 """S-HR-VQVAE: how far apart are soft-codeword and hard-code decoding after the joint stage?
 
 Run:  python examples/05_s_hr_vqvae_decoding_gap.py [--seeds 0 1] [--steps 150 150 100]
+      (--help lists the options). It needs no data and writes nothing (into the repository or elsewhere).
+
+Time: 88 s with the defaults, measured on this repository's 2-core CPU under heavy load (load average 14.7);
+less on a quiet machine.
 
 The joint stage trains the decoder on soft codewords (sum_k p_k c_k) while prediction decodes hard codes.
 This trains a small model on moving Gaussian blobs (tokeniser, then predictor), then the joint stage from
@@ -43,9 +47,11 @@ def fit(model, data: torch.Tensor, stage: str, steps: int, prefixes: tuple[str, 
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
-    ap.add_argument("--steps", type=int, nargs=3, default=[150, 150, 100], metavar=("VQVAE", "PIXELCNN", "JOINT"))
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1],
+                    help="training seeds, one row pair per seed (default: %(default)s)")
+    ap.add_argument("--steps", type=int, nargs=3, default=[150, 150, 100], metavar=("VQVAE", "PIXELCNN", "JOINT"),
+                    help="training steps of the tokeniser, the predictor and the joint stage (default: 150 150 100)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     print(f"{'seed':>4} {'joint_decode':>17} {'soft MSE':>9} {'hard MSE':>9} {'hard-soft':>10} {'predict MSE':>12}")

@@ -25,8 +25,11 @@ def _run(example: Path, *args: str, cwd: Path, home: Path) -> subprocess.Complet
     return subprocess.run([*cmd, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
 
 
+NO_DATA = {"01_sample_quickstart.py", "05_s_hr_vqvae_decoding_gap.py"}  # synthetic data made on the fly
+
+
 def test_every_example_is_covered():
-    assert {p.name for p in EXAMPLES} == {"01_sample_quickstart.py", *NEEDS_DATA}
+    assert {p.name for p in EXAMPLES} == {*NO_DATA, *NEEDS_DATA}
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=[p.name for p in EXAMPLES])
