@@ -199,15 +199,16 @@ def target_lock(target: str | Path, wait: bool = False, timeout: float | None = 
 
 
 def _acquire(path: Path, target: Path, wait: bool, timeout: float | None, what: str) -> Holder:
-    from geostp.io import ensure_parent
+    from geostp.io import ensure_parent, write_errors
 
     ensure_parent(target)
     holder = Holder.me()
     t0 = time.monotonic()
     told = False
     while True:
-        if _try_create(path, holder):
-            return holder
+        with write_errors(target):  # a read-only or full parent folder: one line
+            if _try_create(path, holder):
+                return holder
         try:
             seen = path.read_text()
             mtime = path.stat().st_mtime

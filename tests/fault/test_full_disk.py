@@ -104,3 +104,14 @@ def test_training_on_a_full_disk(run_fs, run_copy):
     assert not [p for p in (run_dir / "state").iterdir() if p.name.startswith(".tmp")]
     assert leftovers(small_fs) == []
     os.remove(small_fs / "filler")
+
+
+def test_read_only_target(small_fs, source):
+    """A read-only file system (remounted ro): one line naming the problem, nothing written."""
+    res = subprocess.run(["mount", "-o", "remount,ro", str(small_fs)], capture_output=True, text=True)
+    if res.returncode != 0:
+        pytest.skip(f"cannot remount read-only: {res.stderr.strip()}")
+    res = run(prepare_args(source, small_fs / "s.zarr"))
+    line = error_line(res.stderr)
+    assert res.returncode == 2 and "Read-only file system" in line and "choose a writable --out" in line
+    assert list(small_fs.iterdir()) == []

@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import signal
 import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,8 +33,12 @@ class Outcome:
     notes: list[str] = field(default_factory=list)
 
 
-def _finish(proc: subprocess.Popen, delay: float) -> tuple[bool, int, str]:
-    """Wait `delay` seconds, kill -9 the process if it still runs; (killed, rc, stderr)."""
+def _finish(proc: subprocess.Popen, delay: float | None, marker: Path) -> tuple[bool, int, str, float]:
+    """Once `marker` (the writer's lock file) appears, wait `delay` seconds (None: to the end), then kill -9 the
+    process if it still runs; (killed, rc, stderr, seconds from the marker to the end)."""
+    while not marker.exists() and proc.poll() is None:
+        time.sleep(0.02)
+    t0 = time.monotonic()
     try:
         proc.wait(delay)
         killed = False
@@ -41,8 +46,9 @@ def _finish(proc: subprocess.Popen, delay: float) -> tuple[bool, int, str]:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         killed = True
+    elapsed = time.monotonic() - t0
     _, err = proc.communicate()
-    return killed, proc.returncode, err
+    return killed, proc.returncode, err, elapsed
 
 
 def _count(out: Outcome, rc: int, err: str) -> None:
@@ -57,24 +63,35 @@ def _leftovers(folder: Path) -> list[Path]:
 
 
 class Trial:
-    """Base: `run(rng)` does one trial and returns its Outcome."""
+    """Base: `run(rng)` does one trial and returns its Outcome. The first trial runs to the end and measures the
+    writing window (lock file taken -> exit); later ones kill at a uniform random moment inside that window."""
 
     kind = ""
-    delays = (0.5, 6.0)
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
+        self.window: float | None = None
 
     def run(self, rng) -> Outcome:  # pragma: no cover - overridden
         raise NotImplementedError
+
+    def _launch(self, args: list, target: Path, rng) -> tuple[Outcome, int, str]:
+        from geostp.locks import lock_path
+
+        delay = None if self.window is None else rng.uniform(0.0, self.window)
+        killed, rc, err, elapsed = _finish(start(args), delay, lock_path(target))
+        if self.window is None:
+            self.window = elapsed
+        out = Outcome(self.kind, -1.0 if delay is None else delay, killed, "?", leftovers=len(_leftovers(self.root)))
+        _count(out, rc, err)
+        return out, rc, err
 
 
 class PrepareTrial(Trial):
     """`geostp data prepare --overwrite` of store B over store A, killed: A or B, whole."""
 
     kind = "prepare --overwrite"
-    delays = (1.0, 7.0)
 
     def __init__(self, root: Path) -> None:
         from geostp.data.prepare import prepare
@@ -95,10 +112,7 @@ class PrepareTrial(Trial):
         from geostp.data.store import open_store
 
         new = 1 - self.current
-        delay = rng.uniform(*self.delays)
-        killed, rc, err = _finish(start(prepare_args(self.srcs[new], self.out, "--overwrite")), delay)
-        out = Outcome(self.kind, delay, killed, "?", leftovers=len(_leftovers(self.root)))
-        _count(out, rc, err)
+        out, _, _ = self._launch(prepare_args(self.srcs[new], self.out, "--overwrite"), self.out, rng)
         try:
             got = open_store(self.out)["t2m"].values
         except Exception as exc:  # noqa: BLE001 - a torn store is what the trial looks for
@@ -117,7 +131,6 @@ class AppendTrial(Trial):
     """`geostp forecast --append` of Feb-Dec onto a January forecast, killed: January bit for bit, all or nothing."""
 
     kind = "forecast --append"
-    delays = (1.0, 8.0)
 
     def __init__(self, root: Path) -> None:
         import xarray as xr
@@ -148,12 +161,10 @@ class AppendTrial(Trial):
 
         shutil.rmtree(self.out, ignore_errors=True)
         shutil.copytree(self.saved, self.out)
-        delay = rng.uniform(*self.delays)
         args = ["forecast", "--model", "vip_mixer", "--var", "t850", "--run", self.run_dir, "--data", self.store,
                 "--init", "2003-02-01/2003-12-31", "--out", self.out, "--append", "--no-plot", "--no-score"]
-        killed, rc, err = _finish(start(args), delay)
-        out = Outcome(self.kind, delay, killed, "?", leftovers=len(_leftovers(self.root)))
-        _count(out, rc, err)
+        out, _, _ = self._launch(args, self.out, rng)
+        killed = out.killed
         try:
             ds = open_forecast(self.out).load()
         except Exception as exc:  # noqa: BLE001 - a torn store is what the trial looks for
@@ -193,7 +204,6 @@ class TrainTrial(Trial):
     duplicated metrics lines (whether its weights are bit for bit those of an uninterrupted run is recorded)."""
 
     kind = "train + resume"
-    delays = (2.0, 10.0)
 
     def __init__(self, root: Path, ref: bytes | None = None) -> None:
         """`ref`: last.safetensors of an uninterrupted run of `train_config` (trained here when not given)."""
@@ -214,11 +224,8 @@ class TrainTrial(Trial):
 
         run_dir = self.root / "run"
         shutil.rmtree(run_dir, ignore_errors=True)
-        delay = rng.uniform(*self.delays)
-        killed, rc, err = _finish(start(["train", "--config", self.cfg, "--out", run_dir]), delay)
-        out = Outcome(self.kind, delay, killed, "?", leftovers=len(_leftovers(self.root)))
-        _count(out, rc, err)
-        if killed:
+        out, _, _ = self._launch(["train", "--config", self.cfg, "--out", run_dir], run_dir, rng)
+        if out.killed:
             if (run_dir / "signature.json").exists():
                 res = run(["train", "--resume", run_dir])
             else:  # killed before the run existed: start it again
