@@ -40,9 +40,10 @@ import click
 @click.option("--members", type=click.IntRange(min=1), default=1, show_default=True,
               help="Ensemble members; > 1 adds a `member` dim (CF realization) and CRPS/spread scores. "
                    "Example: --members 8")
-@click.option("--ensemble", "ensemble", type=click.Choice(["perturb"]), default="perturb", show_default=True,
+@click.option("--ensemble", "ensemble", type=click.Choice(["auto", "perturb", "crps"]), default="auto", show_default=True,
               help="How members are made: perturb = initial-condition perturbations, spatially correlated noise "
-                   "scaled by the train-split statistics (see --perturb-amplitude).")
+                   "scaled by the train-split statistics (see --perturb-amplitude); crps = draws of a run trained "
+                   "with --set train.objective=crps; auto = crps for such a run, else perturb.")
 @click.option("--perturb-amplitude", type=click.FloatRange(min=0), default=0.1, show_default=True,
               help="perturb: noise standard deviation in units of each variable's train-split standard deviation.")
 def forecast(model: str, variables: tuple[str, ...], run: str | None, data: str | None, init: tuple[str, ...],

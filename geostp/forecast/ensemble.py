@@ -1,5 +1,8 @@
 """Ways to turn one model into an ensemble at forecast time (`geostp forecast --members N --ensemble METHOD`).
 
+`crps`: draws of a stochastic model trained with the CRPS (`train.objective: crps`,
+geostp.models.wrappers.Stochastic): each member is one call with fresh noise (seeded per block of inits).
+
 `perturb`: initial-condition perturbations. Each member adds one noise field to all of its input frames (the
 same field at every input time, so the history stays consistent): white noise smoothed by a Gaussian of
 `length_scale` grid cells (periodic in longitude on global grids, scipy.ndimage), rescaled to unit standard
@@ -63,3 +66,32 @@ def perturb(x: torch.Tensor, spec: EnsembleSpec, periodic_lon: bool, offset: int
     noise = torch.from_numpy((spec.amplitude * fields).astype(np.float32)).to(x.device)
     out = x[:, None] + noise[:, :, None]  # (B, M, T, C, H, W): one field for every input frame
     return out.reshape(b * spec.members, t, c, h, w)
+
+
+@ENSEMBLES.register("crps")
+def sample(x: torch.Tensor, spec: EnsembleSpec, periodic_lon: bool, offset: int) -> torch.Tensor:
+    """Members of a stochastic model: its inputs repeated, each copy drawing its own noise inside the model."""
+    return x.repeat_interleave(spec.members, 0)
+
+
+def is_stochastic(model: torch.nn.Module) -> bool:
+    """Whether `model` draws noise itself (a CRPS-trained run), anywhere in its wrapper chain."""
+    from geostp.models.wrappers import Stochastic, Wrapper
+
+    while isinstance(model, Wrapper):
+        if isinstance(model, Stochastic):
+            return True
+        model = model.inner
+    return False
+
+
+def choose_method(method: str, model: torch.nn.Module) -> str:
+    """`auto` -> crps for a stochastic model, perturb otherwise; crps on a deterministic model is refused."""
+    stochastic = is_stochastic(model)
+    if method == "auto":
+        return "crps" if stochastic else "perturb"
+    if method == "crps" and not stochastic:
+        raise ConfigError("--ensemble crps needs a run trained with train.objective crps (a stochastic model); this "
+                          "run's model is deterministic: use --ensemble perturb, or train one with "
+                          "--set train.objective=crps --set train.members=8")
+    return method

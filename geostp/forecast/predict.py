@@ -362,11 +362,13 @@ def predict_blocks(pred: Predictor, store: xr.Dataset, inits: np.ndarray, n_fram
                 xt = torch.from_numpy(x).to(dev)
                 if m > 1:  # members of each init side by side in the batch
                     xt = ENSEMBLES.get(ensemble.method)(xt, ensemble, periodic, b0)
-                if getattr(model, "uses_valid_times", False):  # e.g. the climatology: a function of the valid time
-                    valid = np.repeat(inits[b0:b0 + batch_size], m)[:, None] + leads[None, :]
-                    y = model.forecast_at(xt, valid).float().cpu().numpy()
-                else:
-                    y = rollout(model, xt, n_frames).float().cpu().numpy()
+                with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
+                    torch.manual_seed((ensemble.seed if ensemble else 0) * 1_000_003 + b0)  # repeatable draws
+                    if getattr(model, "uses_valid_times", False):  # e.g. the climatology: a function of the valid time
+                        valid = np.repeat(inits[b0:b0 + batch_size], m)[:, None] + leads[None, :]
+                        y = model.forecast_at(xt, valid).float().cpu().numpy()
+                    else:
+                        y = rollout(model, xt, n_frames).float().cpu().numpy()
             if m > 1:
                 y = y.reshape(len(p), m, *y.shape[1:])
             yield forecast_dataset(pred, store, inits[b0:b0 + batch_size], (y * sc + off).astype(np.float32), leads,

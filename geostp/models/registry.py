@@ -104,7 +104,8 @@ def check_overrides(name: str, preset: str | None, overrides: Mapping[str, Any],
         raise ConfigError(f"{where}: unknown key(s) {', '.join(bad)} for {name}; valid keys: {', '.join(sorted(fields))}"
                           f" (and the wrapper options {', '.join(WRAPPER_OPTIONS)})")
     hints = typing.get_type_hints(entry.config_cls)
-    wrapper_types = {"residual": bool, "pad_to_stride": bool, "periodic_lon": bool, "lon_halo": int | None}
+    wrapper_types = {"residual": bool, "pad_to_stride": bool, "periodic_lon": bool, "lon_halo": int | None,
+                     "crps_members": int | None}
     for key, value in overrides.items():
         if value is not None:
             coerce(hints[key] if key in hints else wrapper_types[key], value, f"{where}.{key}")
@@ -113,7 +114,7 @@ def check_overrides(name: str, preset: str | None, overrides: Mapping[str, Any],
 def create(name: str, preset: str | None = None, **overrides: Any) -> nn.Module:
     """Build model `name` with a dataset preset's published hyper-parameters and any overrides.
 
-    Wrapper options (`residual`, `pad_to_stride`, `periodic_lon`, `lon_halo`; see geostp.models.wrappers)
+    Wrapper options (`residual`, `pad_to_stride`, `periodic_lon`, `lon_halo`, `crps_members`; see geostp.models.wrappers)
     wrap the model unless its own config has a field of that name, which then takes the value.
     """
     from geostp.models.wrappers import split_options, wrap

@@ -6,7 +6,11 @@
   `lon_halo` columns is added on both sides, so convolutions and attention near the date line see the
   other side of it (exact for receptive fields up to the halo; the inner model still pads its own edges).
 
-`create(name, preset, residual=True, pad_to_stride=True, periodic_lon=True, lon_halo=None, **overrides)`
+* `Stochastic`: a latent-noise ensemble member (`crps_members=M`): a noise field z ~ N(0, 1) per
+  sample, mapped to the input channels by a learned 1x1 convolution and added to every input frame; trained
+  with the almost-fair CRPS over M draws per sample (`train.objective: crps`), so the spread is learned.
+
+`create(name, preset, residual=True, pad_to_stride=True, periodic_lon=True, lon_halo=None, crps_members=8, **overrides)`
 builds them (`geostp.models.registry`): an option the model's own config has (ViP-Mixer's `residual`) is
 passed to the model instead of wrapping it. A wrapper has the outer `config` (the data's in_shape), checks
 its input there, and maps training stages and custom losses onto the inner model.
@@ -25,7 +29,7 @@ from torch import nn
 
 from geostp.models.base import Forecaster, LossOutput, TrainingStage
 
-WRAPPER_OPTIONS = ("residual", "pad_to_stride", "periodic_lon", "lon_halo")
+WRAPPER_OPTIONS = ("residual", "pad_to_stride", "periodic_lon", "lon_halo", "crps_members")
 
 
 def split_options(config_cls: type, options: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -123,6 +127,64 @@ class GridPad(Wrapper):
         return self.pad(x), self.pad(y)
 
 
+def afcrps(members: torch.Tensor, truth: torch.Tensor, alpha: float = 0.95) -> torch.Tensor:
+    """Almost-fair CRPS (Lang et al. 2024, AIFS-CRPS) of members (B, M, ...) against truth (B, ...), mean over
+    elements: mean_i |x_i - y| - (1 - eps) sum_{i != j} |x_i - x_j| / (2 M (M - 1)), eps = (1 - alpha) / M.
+    alpha = 1 is the fair CRPS; alpha < 1 keeps a little of the standard CRPS so members never collapse."""
+    m = members.shape[1]
+    if m < 2:
+        raise ValueError(f"the CRPS loss needs at least 2 members, got {m}")
+    skill = (members - truth[:, None]).abs().mean(1)
+    srt = members.sort(dim=1).values  # sum_{i,j}|x_i - x_j| = 2 sum_k (2k - m - 1) x_(k) on sorted members
+    k = torch.arange(1, m + 1, device=members.device, dtype=members.dtype).view(1, m, *([1] * (members.dim() - 2)))
+    pairs = 2 * ((2 * k - m - 1) * srt).sum(1)
+    eps = (1 - alpha) / m
+    return (skill - (1 - eps) * pairs / (2 * m * (m - 1))).mean()
+
+
+class Stochastic(Wrapper):
+    """Adds learned noise to the inputs: x + proj(z), z ~ N(0, 1) of `noise_channels` per sample, the same at
+    every input frame. Each call is one draw (one ensemble member); training scores `members` draws per sample
+    with the almost-fair CRPS. The noise comes from torch's generator: seed it for repeatable members."""
+
+    def __init__(self, inner: nn.Module, in_shape: tuple[int, int, int, int], members: int, noise_channels: int = 4,
+                 alpha: float = 0.95) -> None:
+        super().__init__(inner, in_shape)
+        from geostp.errors import ConfigError
+
+        if members < 2:
+            raise ConfigError(f"crps_members must be >= 2 (members drawn per sample in training), got {members}")
+        if len(inner.training_stages()) > 1:
+            raise ConfigError(f"{self.model_name} trains in stages with its own losses; the CRPS objective needs a "
+                              "model trained in one stage on its forecast (any other registered model)")
+        if getattr(inner, "uses_valid_times", False):
+            raise ConfigError(f"{self.model_name} does not read its inputs (a function of the valid time): input "
+                              "noise cannot make it an ensemble")
+        self.members, self.noise_channels, self.alpha = int(members), int(noise_channels), float(alpha)
+        channels = self.config.in_shape[1]
+        self.proj = nn.Conv2d(self.noise_channels, channels, 1)
+        nn.init.normal_(self.proj.weight, std=0.1)  # non-zero: identical members would give the spread no gradient
+        nn.init.zeros_(self.proj.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.check_input(x)
+        b, _, _, h, w = x.shape
+        z = torch.randn(b, self.noise_channels, h, w, device=x.device, dtype=x.dtype)
+        return self.inner(x + self.proj(z)[:, None])
+
+    def training_stages(self) -> list[TrainingStage]:
+        return [TrainingStage(s.name, (*s.trainable, "proj.") if s.trainable else (), s.fraction)
+                for s in super().training_stages()]
+
+    def training_loss(self, x: torch.Tensor, y: torch.Tensor, stage: str = "main") -> LossOutput:
+        """Almost-fair CRPS of `members` draws per sample, plus the ensemble mean's MSE as a logged term. The members
+        are scored as they forecast (a model's own training loss, e.g. ConvLSTM's scheduled sampling, is not used)."""
+        pred = self(x.repeat_interleave(self.members, 0))
+        members = pred.view(x.shape[0], self.members, *pred.shape[1:])
+        loss = afcrps(members, y, self.alpha)
+        return LossOutput(loss, {"crps": loss.detach(), "ens_mean_mse": F.mse_loss(members.mean(1), y).detach()})
+
+
 def grid_pads(h: int, w: int, multiple: int, periodic: bool, halo: int | None) -> tuple[int, int, int, int]:
     """(top, bottom, left, right) that make H and W multiples of `multiple` (W around a halo if periodic).
 
@@ -175,4 +237,6 @@ def wrap(build: Callable[[dict[str, Any]], nn.Module], config_cls: type, values:
         model = build(overrides)
     if options.get("residual"):
         model = Residual(model, (t, c, h, w))
+    if options.get("crps_members"):
+        model = Stochastic(model, (t, c, h, w), int(options["crps_members"]))
     return model

@@ -74,6 +74,8 @@ class TrainSection:
 
     epochs: int = 1
     max_steps: int | None = None  # optimizer steps; overrides epochs when set
+    objective: Literal["mse", "crps"] = "mse"  # crps: a stochastic ensemble model (geostp.models.wrappers.Stochastic)
+    members: int = 8  # crps: members drawn per sample in training (sets model.overrides.crps_members)
     batch_size: int = 16
     grad_accum: int = 1
     clip_grad_norm: float | None = None
@@ -134,6 +136,17 @@ class TrainConfig:
 def _validate(cfg: TrainConfig) -> None:
     """Cross-field checks from_dict cannot express (ranges, divisibility)."""
     t = cfg.train
+    if t.objective == "crps":  # the objective is a model wrapper, so the run rebuilds it from its own config
+        if t.members < 2:
+            raise ConfigError(f"train.members must be >= 2 for train.objective crps, got {t.members}")
+        asked = cfg.model.overrides.get("crps_members")
+        if asked not in (None, t.members):
+            raise ConfigError(f"model.overrides.crps_members = {asked} disagrees with train.members = {t.members}; "
+                              "set train.members only")
+        cfg.model.overrides["crps_members"] = t.members
+    elif cfg.model.overrides.get("crps_members"):
+        raise ConfigError("model.overrides.crps_members is set by train.objective crps; set train.objective: crps "
+                          "and train.members instead")
     positive = {"train.epochs": t.epochs, "train.batch_size": t.batch_size, "train.grad_accum": t.grad_accum,
                 "train.log_every": t.log_every, "data.stride": cfg.data.stride, "optim.lr": cfg.optim.lr}
     for key, value in positive.items():

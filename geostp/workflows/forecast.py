@@ -25,7 +25,7 @@ import xarray as xr
 from geostp.data.resolve import DataSource, resolve_data
 from geostp.errors import DataError, GeostpError, RunMismatchError, StoreError
 from geostp.forecast.output import open_forecast, write_forecast
-from geostp.forecast.ensemble import EnsembleSpec
+from geostp.forecast.ensemble import EnsembleSpec, choose_method
 from geostp.forecast.predict import Predictor, parse_lead, predict_blocks, resolve_inits, unknown_variable
 from geostp.forecast.runs import check_model_name, list_runs, matching_runs, quick_train
 from geostp.locks import target_lock
@@ -54,7 +54,7 @@ class ForecastRequest:
     progress: bool = True
     wait: bool = False  # queue behind another writer of --out (the default output always waits)
     members: int = 1  # > 1: an ensemble made by `ensemble` (geostp.forecast.ensemble)
-    ensemble: str = "perturb"
+    ensemble: str = "auto"  # auto: crps for a CRPS-trained (stochastic) run, perturb otherwise
     perturb_amplitude: float = 0.1  # perturb: noise std in train-split standard deviations
 
 
@@ -212,7 +212,7 @@ def _run_forecast(req: ForecastRequest, echo: Echo) -> ForecastResult:
     pred, trained, stride = find_predictor(req, src, echo)
     n_frames = parse_lead(req.lead, pred)
     inits = resolve_inits(src.store, req.init, pred, n_frames, stride)
-    ens = EnsembleSpec(members=req.members, method=req.ensemble, amplitude=req.perturb_amplitude)
+    ens = EnsembleSpec(members=req.members, method=choose_method(req.ensemble, pred.model), amplitude=req.perturb_amplitude)
     key = _request_key(pred, src, inits, n_frames, req.variables, ens)
     init_label = "+".join(req.init) if req.init else "test"
     out = Path(req.out) if req.out else _default_out(pred, req.variables, init_label, _lead_label(pred, n_frames), key)
