@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -16,10 +18,15 @@ def one_torch_thread():
     """The whole session runs torch on one intra-op thread: the tests' models are tiny, one thread is fastest
     for them (and far faster on a shared machine), and session-scoped fixtures (runs trained once and
     compared bit for bit with later ones) see the same thread count as the tests."""
-    before = torch.get_num_threads()
+    before, env = torch.get_num_threads(), os.environ.get("OMP_NUM_THREADS")
     torch.set_num_threads(1)
+    os.environ["OMP_NUM_THREADS"] = "1"  # geostp.threads stands aside: runs compared bit for bit keep one thread
     yield
     torch.set_num_threads(before)
+    if env is None:
+        os.environ.pop("OMP_NUM_THREADS", None)
+    else:
+        os.environ["OMP_NUM_THREADS"] = env
 
 
 SAMPLE_YEARS = (2016, 2018)  # the shortest sample with the default's test year: train 2016, valid 2017, test 2018

@@ -148,12 +148,14 @@ def quick_run_dir(model: str, variables: Sequence[str], cfg: dict[str, Any], sto
 
 
 def quick_train(model: str, variables: Sequence[str], store: str | Path, store_id: str,
-                echo: Any = print) -> Path:
-    """Train the quick-start run (or reuse the cached one) and return its directory.
+                echo: Any = print, sample_key: str | None = None) -> Path:
+    """Train the quick-start run (or reuse the cached one, or install the pretrained one shipped with geostp
+    when it matches the recipe, model code and sample `sample_key`) and return its directory.
 
     Trains into a temporary sibling and renames it into place, so an interrupted training never leaves
     a half-run that later calls would pick up.
     """
+    from geostp.forecast import shipped
     from geostp.training import train
 
     cfg = quick_config(model, variables, store)
@@ -164,6 +166,13 @@ def quick_train(model: str, variables: Sequence[str], store: str | Path, store_i
     with target_lock(final, wait=True, what="trained"):  # concurrent calls train one run; the others wait for it
         if _weights_time(final) is not None:
             return final
+        src, reasons = shipped.status(model, variables, cfg, sample_key)
+        if src is not None:
+            echo(f"Using the pretrained quick-start run of {model} shipped with geostp (recipe, model code, sample "
+                 f"and weights match their recorded sha256; remade by `{shipped.read_manifest(model, variables)['command']}`).")
+            return shipped.install(src, final)
+        if reasons:
+            echo(f"The shipped quick-start run of {model} does not apply ({'; '.join(reasons)}): training one instead.")
         steps = cfg["train"].get("max_steps")
         echo(f"No trained {model} run for {', '.join(variables)} yet: training a small one on the sample "
              f"({steps} steps, a few minutes on a laptop CPU; cached in {final.parent} for next time).")

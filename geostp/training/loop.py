@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 from geostp.errors import ConfigError, RunMismatchError
 from geostp.io import write_errors
 from geostp.locks import notice, target_lock
+from geostp.threads import ThreadTuner
 from geostp.training import checkpoint as ckpt
 from geostp.training import speed
 from geostp.training.build import build_model, fit_to_store
@@ -141,7 +142,10 @@ def _train(config: Any, out: str | Path | None, overrides: list[str] | tuple[str
     running: dict[str, torch.Tensor] = {}
     inner = acc.unwrap_model(objective).model
     stopped, clock, waited, since = False, time.perf_counter(), 0.0, step  # throughput and data-wait meters
+    tuner = ThreadTuner.for_device(acc.device, acc.num_processes)  # None when OMP_NUM_THREADS is set or on a GPU
     while step < stop_at and not stopped:
+        if tuner:
+            tuner.begin(step)
         stage = next(s for s in stages if s.start <= step < s.end)
         acc.unwrap_model(objective).parts = tuple(p.name for p in stage.parts)
         objective.train()
@@ -162,6 +166,8 @@ def _train(config: Any, out: str | Path | None, overrides: list[str] | tuple[str
         if not optimizer.step_was_skipped:  # fp16 scaler skipped an overflow step: keep the schedule in place
             scheduler.step()
         optimizer.zero_grad(set_to_none=True)
+        if tuner:
+            tuner.end()
         step += 1
         bar.update(1)
         if step % t.log_every == 0 or step == stop_at:
@@ -169,7 +175,8 @@ def _train(config: Any, out: str | Path | None, overrides: list[str] | tuple[str
             means = {f"train/{k}": float(acc.reduce(v / n, "mean")) for k, v in running.items()}
             elapsed = time.perf_counter() - clock
             log.log("train", step, epoch=step / steps_per_epoch, lr=lr, stage=stage.name, **means,
-                    samples_per_s=(step - since) * t.batch_size / elapsed, data_wait=waited / elapsed)
+                    samples_per_s=(step - since) * t.batch_size / elapsed, data_wait=waited / elapsed,
+                    threads=torch.get_num_threads())
             bar.set_postfix(loss=f"{means['train/loss']:.4g}")
             running = {}
             clock, waited, since = time.perf_counter(), 0.0, step

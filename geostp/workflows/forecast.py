@@ -13,7 +13,6 @@ import contextlib
 import dataclasses
 import hashlib
 import json
-import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -114,7 +113,8 @@ def find_predictor(req: ForecastRequest, src: DataSource, echo: Echo) -> tuple[P
             + ("; ".join(r.label() for r in runs[:10]) if runs else "none")
             + f". Train one: `geostp train --config CFG --set model.name={req.model} --set data.store={src.path}`"
         )
-    run_dir = quick_train(req.model, req.variables, src.path, _store_id(src), echo=echo)
+    run_dir = quick_train(req.model, req.variables, src.path, _store_id(src), echo=echo,
+                          sample_key=src.store.attrs.get("sample_key") if src.is_sample else None)
     pred = Predictor.from_run(run_dir)
     return pred, True, pred.run.fit(src.store, source=src.label)
 
@@ -155,24 +155,21 @@ def _lead_label(pred: Predictor, n_frames: int) -> str:
 
 @contextlib.contextmanager
 def cpu_threads() -> Iterator[int]:
-    """Use as many torch CPU threads as there are idle cores (load average), unless OMP_NUM_THREADS is set.
+    """Run torch on the thread count that measures fastest now (geostp.threads), unless OMP_NUM_THREADS is set.
 
     Small models on a busy machine run 10-30x slower with more threads than idle cores (measured on 2
     loaded cores: vip_mixer tiny 0.16 s per call with 2 threads, 0.014 s with 1), and faster with all
-    cores on an idle one. Restored on exit.
+    cores on an idle one; the load average lags, so the count is timed. Restored on exit.
     """
     import torch
 
+    from geostp.threads import candidates, conv_probe, probe_threads, user_chose
+
     before = torch.get_num_threads()
-    if os.environ.get("OMP_NUM_THREADS"):
+    if user_chose() or len(candidates()) < 2:
         yield before
         return
-    cores = os.cpu_count() or 1
-    try:
-        load = os.getloadavg()[0]
-    except OSError:
-        load = 0.0
-    torch.set_num_threads(max(1, min(cores, int(cores - load + 0.5))))
+    torch.set_num_threads(probe_threads(conv_probe(), candidates()))
     try:
         yield torch.get_num_threads()
     finally:
