@@ -201,7 +201,7 @@ def build(model: str, variables: Sequence[str], out_root: Path | None = None, ma
     from geostp.data.sample import build_sample
     from geostp.data.store import open_store
     from geostp.forecast.runs import quick_config
-    from geostp.forecast.workflow import ForecastRequest, run_forecast
+    from geostp.workflows.forecast import ForecastRequest, run_forecast
     from geostp.io import atomic_write_text
     from geostp.training import train
 
