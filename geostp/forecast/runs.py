@@ -148,9 +148,9 @@ def quick_run_dir(model: str, variables: Sequence[str], cfg: dict[str, Any], sto
 
 
 def quick_train(model: str, variables: Sequence[str], store: str | Path, store_id: str,
-                echo: Any = print, sample_key: str | None = None) -> Path:
+                echo: Any = print, sample: Any = None) -> Path:
     """Train the quick-start run (or reuse the cached one, or install the pretrained one shipped with geostp
-    when it matches the recipe, model code and sample `sample_key`) and return its directory.
+    when it matches the recipe, model code and `sample`, the opened sample store) and return its directory.
 
     Trains into a temporary sibling and renames it into place, so an interrupted training never leaves
     a half-run that later calls would pick up.
@@ -166,7 +166,7 @@ def quick_train(model: str, variables: Sequence[str], store: str | Path, store_i
     with target_lock(final, wait=True, what="trained"):  # concurrent calls train one run; the others wait for it
         if _weights_time(final) is not None:
             return final
-        src, reasons = shipped.status(model, variables, cfg, sample_key)
+        src, reasons = shipped.status(model, variables, cfg, sample)
         if src is not None:
             echo(f"Using the pretrained quick-start run of {model} shipped with geostp (recipe, model code, sample "
                  f"and weights match their recorded sha256; remade by `{shipped.read_manifest(model, variables)['command']}`).")

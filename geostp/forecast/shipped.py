@@ -55,24 +55,22 @@ def recipe_hash(cfg: dict[str, Any]) -> str:
 
 
 def _model_modules(model: str) -> list[str]:
-    """The module that registers `model`, the wrappers and registry that build it, and every geostp.models
-    module they import, transitively (sorted; the zoo, which imports every model, is left out)."""
+    """The modules that define `model`'s computation: the module that registers it, the wrappers and base
+    class, and the geostp.models.layers modules they import (sorted). Helpers they borrow from elsewhere
+    (shape checks, the registry) are left out, so their edits do not retire a shipped run."""
     from geostp.models.registry import model_entry
 
     seen: set[str] = set()
-    todo = [model_entry(model).build.__module__, "geostp.models.wrappers", "geostp.models.registry",
-            "geostp.models.base"]
+    todo = [model_entry(model).build.__module__, "geostp.models.wrappers", "geostp.models.base"]
     while todo:
         name = todo.pop()
-        if name in seen or name == "geostp.models.zoo" or not _is_module(name):
+        if name in seen or not _is_module(name):
             continue
         seen.add(name)
         for node in ast.walk(ast.parse(Path(util.find_spec(name).origin).read_text())):
             if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                todo += [node.module] + [f"{node.module}.{a.name}" for a in node.names]
-            elif isinstance(node, ast.Import):
-                todo += [a.name for a in node.names]
-        todo = [n for n in todo if n.startswith("geostp.models")]
+                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+                todo += [n for n in names if n.startswith("geostp.models.layers")]
     return sorted(seen)
 
 
@@ -94,16 +92,31 @@ def model_code_hash(model: str) -> str:
     return h.hexdigest()
 
 
+def sample_digest(store: Any, variables: Sequence[str]) -> str:
+    """sha256 of the sample's content that a run sees: the times, the grid and the values of `variables`.
+
+    The sample's own key hashes its generator's source, which also changes with edits that leave the data
+    alone (locking, attributes); the content is what a trained run depends on.
+    """
+    import numpy as np
+
+    h = hashlib.sha256()
+    for name in ("time", "lat", "lon", *variables):
+        h.update(name.encode() + np.ascontiguousarray(store[name].values).tobytes())
+    return h.hexdigest()
+
+
 def read_manifest(model: str, variables: Sequence[str]) -> dict[str, Any] | None:
     """The manifest of the shipped run of `model` on `variables`, or None when none is shipped."""
     path = shipped_dir(model, variables) / MANIFEST
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def status(model: str, variables: Sequence[str], cfg: dict[str, Any], sample_key: str | None
+def status(model: str, variables: Sequence[str], cfg: dict[str, Any], sample: Any
            ) -> tuple[Path | None, list[str]]:
-    """(shipped run dir, []) when one exists and matches recipe, model code, sample and weights; else
-    (None, reasons) — empty reasons when nothing is shipped for this model and these variables."""
+    """(shipped run dir, []) when one exists and matches recipe, model code, sample (`sample`: the opened
+    sample store or its `sample_digest`; None for other data) and weights; else (None, reasons) — empty reasons when nothing is
+    shipped for this model and these variables."""
     manifest = read_manifest(model, variables)
     if manifest is None:
         return None, []
@@ -113,10 +126,11 @@ def status(model: str, variables: Sequence[str], cfg: dict[str, Any], sample_key
         reasons.append(f"the quick-start recipe resources/quickstart/{model}.yaml changed")
     if manifest.get("model_code_sha256") != model_code_hash(model):
         reasons.append(f"the {model} model code changed ({', '.join(_model_modules(model))})")
-    if sample_key is None:
+    if sample is None:
         reasons.append("the data is not the embedded sample")
-    elif manifest.get("sample_key") != sample_key:
-        reasons.append(f"the sample changed (key {sample_key}, the shipped run was trained on {manifest.get('sample_key')})")
+    elif manifest.get("sample_sha256") != (sample if isinstance(sample, str) else sample_digest(sample, variables)):
+        reasons.append(f"the sample changed (its {', '.join(variables)} values, times or grid differ from the ones the "
+                       "shipped run was trained on)")
     weights = where / "best.safetensors"
     if not weights.is_file() or sha256_bytes(weights.read_bytes()) != manifest.get("weights_sha256"):
         reasons.append("its weights file does not match the recorded sha256")
@@ -246,7 +260,7 @@ def build(model: str, variables: Sequence[str], out_root: Path | None = None, ma
             "model": model, "variables": variables, "recipe_sha256": recipe,
             "recipe": {k: v for k, v in yaml.safe_load(yaml.safe_dump(cfg)).items() if k != "data"},
             "model_code_sha256": model_code_hash(model), "model_modules": _model_modules(model),
-            "sample_key": store.attrs.get("sample_key"),
+            "sample_key": store.attrs.get("sample_key"), "sample_sha256": sample_digest(store, variables),
             "weights_sha256": sha256_bytes((stage / "best.safetensors").read_bytes()),
             "made": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%MZ"), "torch": torch.__version__,
             "train_wall_s": wall, "train_cpu_s": cpu, "from_run": str(from_run) if from_run else None, "max_steps": cfg["train"]["max_steps"],

@@ -114,7 +114,7 @@ def find_predictor(req: ForecastRequest, src: DataSource, echo: Echo) -> tuple[P
             + f". Train one: `geostp train --config CFG --set model.name={req.model} --set data.store={src.path}`"
         )
     run_dir = quick_train(req.model, req.variables, src.path, _store_id(src), echo=echo,
-                          sample_key=src.store.attrs.get("sample_key") if src.is_sample else None)
+                          sample=src.store if src.is_sample else None)
     pred = Predictor.from_run(run_dir)
     return pred, True, pred.run.fit(src.store, source=src.label)
 
