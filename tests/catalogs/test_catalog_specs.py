@@ -40,7 +40,8 @@ def test_weatherbench_facts():
     assert len(spec.pressure_levels) == 13
     wb2 = load_catalog("weatherbench2")
     assert (wb2.variable("z500").name, wb2.variable("z500").level) == ("geopotential", 500)
-    assert load_catalog("taxibj").normalization == "minmax" and load_catalog("mmnist").fixed_norm == {"frames": (0.0, 255.0)}
+    assert load_catalog("taxibj").normalization == "minmax_shared"  # one min/max over both channels (ST-ResNet, OpenSTL)
+    assert load_catalog("mmnist").fixed_norm == {"frames": (0.0, 255.0)}
 
 
 def test_unknown_names_list_the_known():
