@@ -5,6 +5,7 @@ the suite runs it; every line is `KIND PREFIX: VALUE`, PREFIX matching the start
 
     <!-- docs-test
     args geostp forecast: --init 2018-01-01/2018-01-02          extra arguments (small settings) appended
+    replace geostp forecast --lead 5d: 2018-01-31 => 2018-01-02   a smaller value for an option given as written
     needs-data geostp data prepare weatherbench: /data/WeatherBench   must stop with one clear line naming VALUE
     skip python3 -m venv: creates the environment the suite runs in   not run, with the reason
     -->
@@ -34,7 +35,7 @@ import click
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 FENCE = re.compile(r"(?:<!--\s*docs-test\s*\n(?P<directives>.*?)-->\s*\n)?```bash\n(?P<body>.*?)```", re.S)
-DIRECTIVE = re.compile(r"^(?P<kind>args|needs-data|skip)\s+(?P<prefix>[^:]+?)\s*:\s*(?P<value>.*)$")
+DIRECTIVE = re.compile(r"^(?P<kind>args|replace|needs-data|skip)\s+(?P<prefix>[^:]+?)\s*:\s*(?P<value>.*)$")
 GEOSTP = ("geostp", ".venv/bin/geostp")
 
 
@@ -196,9 +197,14 @@ def run_command(command: str, block: Block, cwd: Path, env: dict[str, str]) -> t
         return command, None
     extra = block.directive_for(command, "args")
     full = command
+    swap = block.directive_for(command, "replace")
+    if swap:
+        old, _, new = swap.value.partition(" => ")
+        assert old and old in full, f"{block.where}: `{command}` has no {old!r} to replace"
+        full = full.replace(old, new)
     if extra:  # extra arguments go before a trailing `> FILE` redirect
-        cut = m.start() if (m := re.search(r"\s>\s*\S+\s*$", command)) else len(command)
-        full = f"{command[:cut]} {extra.value}{command[cut:]}"
+        cut = m.start() if (m := re.search(r"\s>\s*\S+\s*$", full)) else len(full)
+        full = f"{full[:cut]} {extra.value}{full[cut:]}"
     assigns, argv, redirect = expand(full, cwd, env)
     env = {**env, **assigns}
     if argv[0].endswith("geostp"):

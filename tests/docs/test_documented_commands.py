@@ -23,9 +23,12 @@ args geostp models: -m persistence -p tiny
 args geostp models --published: -m simvpv2
 args geostp train --config pipelines/configs/tiny.yaml: {TINY_TRAIN}
 args geostp train --resume runs/tiny: --set train.max_steps=4
-args geostp forecast --model vip_mixer --var t850 --lead 5d: --init 2018-01-01/2018-01-02 --no-plot
-args geostp forecast --model vip_mixer --var t850 --init 2018-06-01/2018-06-30: --lead 72h --no-score
+replace geostp forecast --model vip_mixer --var t850 --lead 5d: 2018-01-01/2018-01-31 => 2018-01-01/2018-01-02
+args geostp forecast --model vip_mixer --var t850 --lead 5d: --no-plot
+replace geostp forecast --model vip_mixer --var t850 --init 2018-06-01/2018-06-30: 2018-06-30 => 2018-06-02
+args geostp forecast --model vip_mixer --var t850 --init 2018-06-01/2018-06-30: --no-score
 args geostp forecast --model vip_mixer --var t850: --init 2018-01-01T00 --no-plot
+args geostp plot fc.zarr --var t850 --lead 72h: --lead 24h
 args geostp plot fc.zarr --var t850 --init 2018-03-01T00 --animate: --lead 12h
 args geostp plot fc.zarr --var t850 --lead 24h --animate: --lead 12h
 needs-data geostp data prepare weatherbench --root: /data/WeatherBench
@@ -48,7 +51,7 @@ needs-data geostp train --config pipelines/configs/vip_mixer_weatherbench.yaml: 
 @pytest.fixture(scope="session")
 def workspace(sample_cache, tmp_path_factory):
     """The prepared fixture every block starts from: the short sample in the cache, a tiny vip_mixer run
-    under runs/ and a forecast fc.zarr (two init times, leads to 72 h) of the sample's test year."""
+    under runs/ and a forecast fc.zarr (two init times, the run's leads 6-24 h) of the sample's test year."""
     cache, _ = sample_cache
     tpl = tmp_path_factory.mktemp("docs-workspace")
     for name in ("pipelines", "examples"):
@@ -60,7 +63,7 @@ def workspace(sample_cache, tmp_path_factory):
                       *TINY_TRAIN.split()], tpl, env)
     assert res.code == 0, res.stderr + res.traceback
     res = run_geostp(["forecast", "--model", "vip_mixer", "--var", "t850", "--run", "runs/prepared-tiny",
-                      "--init", "2018-03-01T00", "--init", "2018-03-02T00", "--lead", "72h", "--out", "fc.zarr",
+                      "--init", "2018-03-01T00", "--init", "2018-03-02T00", "--out", "fc.zarr",
                       "--no-plot", "--no-score"], tpl, env)
     assert res.code == 0, res.stderr + res.traceback
     return tpl, env
