@@ -60,6 +60,8 @@ class CatalogReader:
     """Base class of a dataset family's reader; subclasses register with `@register_catalog(name)`."""
 
     Options: ClassVar[type] = NoOptions
+    #: a plug-in reader's own catalog YAML (packaged readers have theirs in geostp/_catalogs/)
+    spec_file: ClassVar[str | Path | None] = None
     #: PrepareRequest fields (besides root) this reader understands; others given by the user are an error.
     accepts: ClassVar[frozenset[str]] = frozenset({"variables", "splits", "step"})
 

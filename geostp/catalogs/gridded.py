@@ -13,7 +13,7 @@ import xarray as xr
 from geostp.catalogs.base import infer_step, step_str
 from geostp.catalogs.cfaxes import PRESSURE_UNITS, Axes, coord_role, find_axes
 from geostp.catalogs.grib import is_grib, open_grib
-from geostp.data.grid import normalize_lon
+from geostp.grid import normalize_lon
 from geostp.errors import DataError
 
 
@@ -142,7 +142,7 @@ def unpack_dtype(da: xr.DataArray) -> xr.DataArray:
 
 def standardize(da: xr.DataArray, where: str, ds: xr.Dataset | None = None) -> xr.DataArray:
     """Axes found by CF metadata renamed to (time, lat, lon) (or y/x), latitude ascending, longitude
-    normalised (`geostp.data.grid`), auxiliary coordinates dropped; integer-packed values become float32
+    normalised (`geostp.grid`), auxiliary coordinates dropped; integer-packed values become float32
     (`unpack_dtype`). Lazy: flips and rolls are index picks."""
     da = unpack_dtype(da)
     axes = find_axes(da, where, ds)

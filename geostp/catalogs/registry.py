@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
+from pathlib import Path
 
 from geostp.catalogs.base import CatalogReader
 from geostp.catalogs.spec import CatalogSpec
 from geostp.registry import Registry
-
-CATALOG_READERS: Registry[type[CatalogReader]] = Registry("catalog reader")
 
 # One module per dataset family; importing one registers its reader (like geostp/models/zoo.py).
 FAMILY_MODULES = (
@@ -19,8 +17,9 @@ FAMILY_MODULES = (
     "geostp.catalogs.mmnist",
     "geostp.catalogs.kth",
     "geostp.catalogs.custom",
-    "geostp.catalogs.sample",
-)
+)  # the sample's reader registers from the data layer (geostp.data.sample_reader)
+CATALOG_READERS: Registry[type[CatalogReader]] = Registry("catalog reader", group="geostp.catalogs",
+                                                          builtins=FAMILY_MODULES)
 
 
 def register_catalog(name: str) -> Callable[[type[CatalogReader]], type[CatalogReader]]:
@@ -29,9 +28,15 @@ def register_catalog(name: str) -> Callable[[type[CatalogReader]], type[CatalogR
 
 
 def load_families() -> None:
-    """Import every family module so its reader is registered."""
-    for module in FAMILY_MODULES:
-        importlib.import_module(module)
+    """Import every family module and `geostp.catalogs` plug-in so its reader is registered."""
+    CATALOG_READERS.load()
+
+
+def plugin_spec_files() -> dict[str, Path]:
+    """Catalog YAMLs that plug-in readers bring (`spec_file`), by catalog name (the file's stem)."""
+    load_families()
+    files = (CATALOG_READERS.get(n).spec_file for n in CATALOG_READERS.names())
+    return {Path(f).stem: Path(f) for f in files if f}
 
 
 def get_reader(spec: CatalogSpec) -> CatalogReader:

@@ -114,8 +114,10 @@ def catalog_path(name: str) -> Path:
 
 
 def list_catalogs() -> list[str]:
-    """Names of the packaged catalogs."""
-    return sorted(p.stem for p in CATALOG_DIR.glob("*.yaml"))
+    """Names of the packaged catalogs and of those `geostp.catalogs` plug-ins bring."""
+    from geostp.catalogs.registry import plugin_spec_files
+
+    return sorted({p.stem for p in CATALOG_DIR.glob("*.yaml")} | set(plugin_spec_files()))
 
 
 def load_catalog(name_or_path: str | Path) -> CatalogSpec:
@@ -123,6 +125,10 @@ def load_catalog(name_or_path: str | Path) -> CatalogSpec:
     p = Path(name_or_path)
     if p.suffix not in (".yaml", ".yml"):
         p = catalog_path(str(name_or_path))
+        if not p.is_file():
+            from geostp.catalogs.registry import plugin_spec_files
+
+            p = plugin_spec_files().get(str(name_or_path), p)
         if not p.is_file():
             raise UnknownNameError("catalog", str(name_or_path), list_catalogs())
     if not p.is_file():

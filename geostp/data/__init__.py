@@ -1,6 +1,19 @@
-"""Data layer: analysis-ready Zarr stores and lazily loaded tensor windows."""
+"""Data layer: analysis-ready Zarr stores and lazily loaded tensor windows.
 
-from geostp.data.store import open_store, write_store
-from geostp.data.windows import open_windows
+Names load on first use (PEP 562): opening a store or resolving a name does not import torch.
+"""
 
-__all__ = ["open_store", "open_windows", "write_store"]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_NAMES = {"open_store": "store", "write_store": "store", "open_windows": "windows"}
+
+__all__ = sorted(_NAMES)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _NAMES:
+        return getattr(importlib.import_module(f"geostp.data.{_NAMES[name]}"), name)
+    raise AttributeError(f"module 'geostp.data' has no attribute {name!r}")

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from geostp.data.normalize import Normalizer
 from geostp.data.store import open_store
 from geostp.data.windows import GENERATORS
 from geostp.errors import DataError
@@ -79,7 +80,7 @@ class MovingMNISTSequences(Dataset):
         self.variables = ["frames"]
         attrs = ds["frames"].attrs
         self.stats = {"frames": {k: attrs[k] for k in attrs if k.startswith(("norm_", "stats_"))}}
-        self._offset, self._scale = float(attrs["norm_offset"]), float(attrs["norm_scale"])
+        self.normalizer = Normalizer.from_stats(self.stats, self.variables)
         self.init_times = np.full(self.length, self.t_in - 1, np.int64)  # frame index of the last input
         self._digits: np.ndarray | None = None
 
@@ -106,15 +107,15 @@ class MovingMNISTSequences(Dataset):
         return moving_mnist_sequence(rng, self.digits(), self.t_in + self.t_out, self.num_digits, self.canvas, self.speed)
 
     def normalize(self, raw: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
-        """Pixel values -> normalised."""
-        return (raw - self._offset) / self._scale
+        """Pixel values (channel axis -3) -> normalised."""
+        return self.normalizer.normalize(raw)
 
     def denormalize(self, tensor: torch.Tensor | np.ndarray) -> torch.Tensor | np.ndarray:
         """Normalised -> pixel values 0-255."""
-        return tensor * self._scale + self._offset
+        return self.normalizer.denormalize(tensor)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        w = self.normalize(self.sequence(int(i)).astype(np.float32))[:, None]
+        w = self.normalize(self.sequence(int(i))[:, None])
         return torch.from_numpy(np.ascontiguousarray(w[: self.t_in])), torch.from_numpy(np.ascontiguousarray(w[self.t_in :]))
 
     def __getstate__(self) -> dict:

@@ -22,6 +22,7 @@ from geostp.catalogs.base import PrepareRequest, Source, step_str
 from geostp.catalogs.registry import get_reader
 from geostp.catalogs.spec import load_catalog
 from geostp.data.regrid import RegridRequest, regrid
+from geostp.data import sample_reader  # noqa: F401  (registers the `sample` catalog's reader)
 from geostp.data.store import write_store
 from geostp.errors import ConfigError, DataError, TargetExistsError, missing_extra
 from geostp.io import provenance

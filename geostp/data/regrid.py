@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
-from geostp.data.grid import is_periodic_lon, lon_step
+from geostp.grid import is_periodic_lon, lon_step
 from geostp.errors import ConfigError, DataError, missing_extra
 
 #: WeatherBench v1 resolutions (degrees); grid rule of its regrid.py: lat = -90 + d/2 ... 90 - d/2, lon = 0 ... 360 - d

@@ -37,13 +37,14 @@ import pandas as pd
 import xarray as xr
 
 from geostp.cf import cf_dataset, vertical_coords
-from geostp.data.grid import PERIODIC_ATTR, is_periodic_lon
 from geostp.errors import IntegrityError, StoreError, UnknownNameError
+from geostp.grid import PERIODIC_ATTR, is_periodic_lon
 from geostp.io import atomic_dir, compute
+from geostp.kinds import KINDS, kind_for_dims
 
 FORMAT = "geostp-store"
 FORMAT_VERSION = 1
-GRID_DIMS = {"latlon": ("lat", "lon"), "image": ("y", "x")}
+GRID_DIMS = {name: KINDS.get(name).grid_dims for name in KINDS.names()}  # grid_kind -> dims (geostp.kinds)
 NORM_KINDS = ("zscore", "minmax", "minmax_shared", "fixed")  # minmax_shared: one min/max over all variables
 
 
@@ -148,7 +149,7 @@ def write_store(
     at `path` survives until the new one is complete.
     """
     path = Path(path)
-    grid_kind = "latlon" if {"lat", "lon"} <= set(ds.dims) else "image"
+    grid_kind = kind_for_dims(ds.dims).name
     gdims = GRID_DIMS[grid_kind]
     if "split" not in ds.coords:
         raise StoreError("write_store needs a `split` coordinate along time")

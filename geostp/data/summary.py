@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from geostp.kinds import kind_of
 from geostp.data.store import GRID_DIMS, open_store, split_names
 
 
@@ -36,7 +37,7 @@ def summarize_store(path: str | Path) -> str:
     seg = ds["segment"].values
     lines = [f"geostp store {path}", f"  catalog: {a.get('catalog')}   format: {a['geostp_format']} v{a['geostp_format_version']}"]
     grid = " x ".join(str(ds.sizes[d]) for d in gdims)
-    if a["grid_kind"] == "latlon":
+    if kind_of(ds).per_variable:  # lat/lon fields: give the extent in degrees
         lat, lon = ds["lat"].values, ds["lon"].values
         grid += f" (lat {lat[0]:g}..{lat[-1]:g}, lon {lon[0]:g}..{lon[-1]:g} degrees)"
         if "periodic_lon" in a:

@@ -23,6 +23,7 @@ from torch.utils.data import Dataset
 
 from geostp.data.buffers import BufferPool
 from geostp.data.chunks import ChunkReader
+from geostp.data.normalize import Normalizer
 from geostp.data.store import GRID_DIMS, open_store, select_variables
 from geostp.errors import DataError, UnknownNameError
 from geostp.registry import Registry
@@ -139,10 +140,7 @@ class WindowDataset(Dataset):
         self.stats = {
             v: {k: ds[v].attrs[k] for k in ds[v].attrs if k.startswith(("norm_", "stats_"))} for v in self.variables
         }
-        offset = np.array([self.stats[v]["norm_offset"] for v in self.variables], np.float64)
-        self._offset = offset.astype(np.float32)
-        self._offset_lo = (offset - self._offset).astype(np.float32)  # float32 rounding of the offset, kept
-        self._scale = np.array([self.stats[v]["norm_scale"] for v in self.variables], np.float32)
+        self.normalizer = Normalizer.from_stats(self.stats, self.variables)
         self.grid_dims = GRID_DIMS[ds.attrs["grid_kind"]]
         self.shape = tuple(ds.sizes[d] for d in self.grid_dims)
         self.frame_shape = (len(self.variables), *self.shape)
@@ -201,13 +199,8 @@ class WindowDataset(Dataset):
         return (int(self.block_hi[b] - self.block_lo[b]), *self.frame_shape)
 
     def _normalize_into(self, raw: np.ndarray, c: int, out: np.ndarray) -> None:
-        """out = (raw - offset_c) / scale_c, without temporaries (out: a channel slice).
-
-        The offset is subtracted in two float32 parts, so a large offset (z500 ~ 5e4) is not rounded.
-        """
-        np.subtract(raw, self._offset[c], out=out, casting="unsafe")
-        np.subtract(out, self._offset_lo[c], out=out)
-        np.divide(out, self._scale[c], out=out)
+        """out = normalised raw for channel c (geostp.data.normalize), without temporaries."""
+        self.normalizer.normalize_into(raw, c, out)
 
     def _read_block(self, b: int, out: np.ndarray) -> np.ndarray:
         """Read block b's frames of every variable from the store into `out`, normalised.
@@ -344,17 +337,11 @@ class WindowDataset(Dataset):
 
     def normalize(self, raw: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
         """Physical units -> normalised (channel axis is -3)."""
-        off, sc = self._offset[:, None, None], self._scale[:, None, None]
-        if isinstance(raw, torch.Tensor):
-            return (raw - torch.from_numpy(off).to(raw)) / torch.from_numpy(sc).to(raw)
-        return (raw - off) / sc
+        return self.normalizer.normalize(raw)
 
     def denormalize(self, tensor: torch.Tensor | np.ndarray) -> torch.Tensor | np.ndarray:
         """Normalised -> physical units (channel axis is -3)."""
-        off, sc = self._offset[:, None, None], self._scale[:, None, None]
-        if isinstance(tensor, torch.Tensor):
-            return tensor * torch.from_numpy(sc).to(tensor) + torch.from_numpy(off).to(tensor)
-        return tensor * sc + off
+        return self.normalizer.denormalize(tensor)
 
     # ---------------------------------------------------------------- batches for training
     def batch_sampler(

@@ -26,7 +26,7 @@ from geostp.evaluation.ensemble import MEMBER_DIM
 from geostp.evaluation.bootstrap import BootstrapConfig, resample_means
 from geostp.evaluation.baselines import climatology_at, compute_climatology, persistence_forecast, truth_at
 from geostp.evaluation.regions import DEFAULT_REGIONS, region_masks
-from geostp.forecast.output import FRAMES_VAR
+from geostp.kinds import FRAMES_VAR, kind_of
 
 BASELINES = ("persistence", "climatology")
 TIME = "init_time"
@@ -56,7 +56,8 @@ def frame_scaling(truth: xr.Dataset, variables: Sequence[str]) -> tuple[xr.DataA
 
 
 def _family(forecast: xr.Dataset) -> str:
-    return "frames" if FRAMES_VAR in forecast.data_vars and "channel" in forecast.dims else "weather"
+    """The metric family of a forecast's data kind (geostp.kinds): "weather" or "frames"."""
+    return kind_of(forecast).family
 
 
 def forecast_variables(forecast: xr.Dataset) -> list[str]:

@@ -19,9 +19,9 @@ import xarray as xr
 import geostp
 from geostp.cf import vertical_of
 from geostp.io import provenance
+from geostp.kinds import FRAMES_VAR, kind_of
 
 FORMAT = "geostp-forecast"
-FRAMES_VAR = "frames"
 COORD_ATTRS = {
     "member": {"standard_name": "realization", "long_name": "ensemble member"},
     "lat": {"units": "degrees_north", "standard_name": "latitude", "long_name": "latitude", "axis": "Y"},
@@ -54,7 +54,7 @@ def forecast_dataset(pred: Any, store: xr.Dataset, inits: np.ndarray, values: np
         coords["member"] = ("member", np.asarray(members))
     for d, v in pred.grid.items():
         coords[d] = (d, store[d].values if d in store.coords else v)
-    if pred.grid_kind == "latlon":
+    if kind_of(pred.grid).per_variable:
         data = {v: ((*lead_dims, "lat", "lon"), values[..., pred.variables.index(v), :, :]) for v in keep}
         ds = xr.Dataset(data, coords=coords)
         for v in keep:

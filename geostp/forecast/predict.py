@@ -12,24 +12,29 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import torch
 import xarray as xr
-from torch import nn
 
+from geostp.data.normalize import Normalizer
+from geostp.data.store import GRID_DIMS, split_names
+from geostp.errors import ConfigError, DataError, ShapeError, UnknownNameError
+from geostp.forecast.labels import forecast_dataset
+from geostp.kinds import LATLON, kind_of
 from geostp.training.contract import RunContract, check_fit
 from geostp.training.contract import frame_stride as contract_frame_stride
 from geostp.training.contract import is_frame_count as _is_int
-from geostp.data.store import GRID_DIMS, split_names
-from geostp.forecast.labels import forecast_dataset
-from geostp.forecast.ensemble import ENSEMBLES, EnsembleSpec
-from geostp.errors import ConfigError, DataError, ShapeError, UnknownNameError
+
+if TYPE_CHECKING:  # torch is imported where a model runs: plotting and init-time parsing do without it
+    import torch
+    from torch import nn
+
+    from geostp.forecast.ensemble import EnsembleSpec
 
 DEFAULT_BATCH_SIZE = 32
-DEFAULT_INIT_HOURS = (0, 12)  # default init times: 00 and 12 UTC, as WeatherBench2's headline scores
+DEFAULT_INIT_HOURS = LATLON.init_hours  # 00 and 12 UTC, as WeatherBench2's headline scores (geostp.kinds)
 
 
 @dataclass
@@ -48,8 +53,8 @@ class Predictor:
 
     @property
     def grid_kind(self) -> str:
-        """"latlon" or "image"."""
-        return "latlon" if "lat" in self.grid else "image"
+        """"latlon" or "image" (geostp.kinds)."""
+        return kind_of(self.grid).name
 
     @property
     def run_dir(self) -> Path | None:
@@ -202,10 +207,11 @@ def resolve_inits(store: xr.Dataset, spec: str | Sequence[str] | None, pred: Pre
     valid_range = f"{_fmt(times[ok][0])} .. {_fmt(times[ok][-1])}"
     if spec is None:  # the test split; on sub-daily data at 00 and 12 UTC, WeatherBench2's init hours
         inits = _split_inits(store, "test", pred, n_frames, stride)
-        if np.issubdtype(inits.dtype, np.datetime64):
+        init_hours = kind_of(store).init_hours  # the data kind's default (None: every step)
+        if init_hours and np.issubdtype(inits.dtype, np.datetime64):
             hours = (inits - inits.astype("datetime64[D]")) // np.timedelta64(1, "h")
-            if len(np.unique(hours)) > 2 and np.isin(hours, DEFAULT_INIT_HOURS).any():
-                inits = inits[np.isin(hours, DEFAULT_INIT_HOURS)]
+            if len(np.unique(hours)) > 2 and np.isin(hours, init_hours).any():
+                inits = inits[np.isin(hours, init_hours)]
         return inits
     if isinstance(spec, str):
         spec = [spec]
@@ -299,6 +305,8 @@ def _split_inits(store: xr.Dataset, split: str, pred: Predictor, n_frames: int, 
 # -------------------------------------------------------------------------------------- prediction
 def resolve_device(device: str | None) -> torch.device:
     """'auto' (CUDA if present), 'cpu', 'cuda', 'cuda:1', ..."""
+    import torch
+
     if device in (None, "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
@@ -308,12 +316,6 @@ def resolve_device(device: str | None) -> torch.device:
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"device {device!r} asked for but CUDA is not available here; use --device cpu")
     return dev
-
-
-def _norm_arrays(pred: Predictor) -> tuple[np.ndarray, np.ndarray]:
-    off = np.array([pred.stats[v]["norm_offset"] for v in pred.variables], np.float32)[:, None, None]
-    sc = np.array([pred.stats[v]["norm_scale"] for v in pred.variables], np.float32)[:, None, None]
-    return off, sc
 
 
 def predict_blocks(pred: Predictor, store: xr.Dataset, inits: np.ndarray, n_frames: int, *,
@@ -328,8 +330,10 @@ def predict_blocks(pred: Predictor, store: xr.Dataset, inits: np.ndarray, n_fram
     (geostp.training.contract), which is then not repeated. `ensemble` with more than one member adds a
     `member` dim made by its method (geostp.forecast.ensemble).
     """
+    import torch
     from tqdm.auto import tqdm
 
+    from geostp.forecast.ensemble import ENSEMBLES
     from geostp.models.rollout import rollout
 
     if batch_size < 1:
@@ -344,20 +348,15 @@ def predict_blocks(pred: Predictor, store: xr.Dataset, inits: np.ndarray, n_fram
     dev = resolve_device(device)
     leads = lead_times(pred, n_frames)
     model = pred.model.to(dev).eval()
-    off, sc = _norm_arrays(pred)
+    norm = Normalizer.from_stats(pred.stats, pred.variables)  # the arithmetic training windows use
     arrays = [store[v].data for v in pred.variables]
-    offsets = np.arange(-(pred.t_in - 1) * stride, 1, stride)
     m = ensemble.members if ensemble is not None else 1
-    periodic = bool(int(store.attrs.get("periodic_lon", pred.grid_kind == "latlon")))
+    periodic = bool(int(store.attrs.get("periodic_lon", "lon" in kind_of(pred.grid).grid_dims)))
     bar = tqdm(total=len(inits), desc=f"forecasting {pred.model_name}", unit="init", disable=not progress, leave=False)
     try:
         for b0 in range(0, len(inits), batch_size):
             p = pos[b0:b0 + batch_size]
-            idx = p[:, None] + offsets[None, :]  # (B, T_in)
-            uniq, inv = np.unique(idx, return_inverse=True)
-            frames = np.stack([_take(a, uniq) for a in arrays], axis=1)  # (U, C, H, W)
-            x = frames[inv.reshape(idx.shape)].astype(np.float32)
-            x = (x - off) / sc
+            x = _inputs(arrays, p, pred.t_in, stride, norm)
             with torch.no_grad():
                 xt = torch.from_numpy(x).to(dev)
                 if m > 1:  # members of each init side by side in the batch
@@ -371,12 +370,29 @@ def predict_blocks(pred: Predictor, store: xr.Dataset, inits: np.ndarray, n_fram
                         y = rollout(model, xt, n_frames).float().cpu().numpy()
             if m > 1:
                 y = y.reshape(len(p), m, *y.shape[1:])
-            yield forecast_dataset(pred, store, inits[b0:b0 + batch_size], (y * sc + off).astype(np.float32), leads,
+            yield forecast_dataset(pred, store, inits[b0:b0 + batch_size], norm.denormalize(y).astype(np.float32), leads,
                                    variables=list(variables) if variables else None, source=source,
                                    members=np.arange(m) if m > 1 else None)
             bar.update(len(p))
     finally:
         bar.close()
+
+
+def _inputs(arrays: list[Any], positions: np.ndarray, t_in: int, stride: int, norm: Normalizer) -> np.ndarray:
+    """Normalised model inputs (B, T_in, C, H, W): the t_in frames `stride` apart ending at each position."""
+    idx = positions[:, None] + np.arange(-(t_in - 1) * stride, 1, stride)[None, :]  # (B, T_in)
+    uniq, inv = np.unique(idx, return_inverse=True)
+    frames = np.stack([_take(a, uniq) for a in arrays], axis=1)  # (U, C, H, W), each frame read once
+    return norm.normalize(frames[inv.reshape(idx.shape)])
+
+
+def forecast_inputs(pred: Predictor, store: xr.Dataset, inits: np.ndarray, stride: int = 1) -> np.ndarray:
+    """The normalised inputs (B, T_in, C, H, W) `predict_blocks` gives the model for `inits`."""
+    pos = pd.Index(store["time"].values).get_indexer(inits)
+    if (pos < 0).any():
+        raise DataError(f"init time {_fmt(inits[pos < 0][0])} is not in the data")
+    return _inputs([store[v].data for v in pred.variables], pos, pred.t_in, stride,
+                   Normalizer.from_stats(pred.stats, pred.variables))
 
 
 def _take(arr: Any, positions: np.ndarray) -> np.ndarray:

@@ -27,7 +27,7 @@ class ModelEntry:
     published_source: Mapping[str, str] = field(default_factory=dict)  # preset -> where the count comes from
 
 
-MODELS: Registry[ModelEntry] = Registry("model")
+MODELS: Registry[ModelEntry] = Registry("model", group="geostp.models", builtins=("geostp.models.zoo",))
 
 
 def register_model(
@@ -48,8 +48,8 @@ def register_model(
 
 
 def _load_all() -> None:
-    """Import the model modules so their decorators register them."""
-    import geostp.models.zoo  # noqa: F401
+    """Import the model modules (built-ins and `geostp.models` plug-ins) so their decorators register them."""
+    MODELS.load()
 
 
 def model_entry(name: str) -> ModelEntry:

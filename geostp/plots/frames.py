@@ -10,7 +10,7 @@ import pandas as pd
 import xarray as xr
 
 from geostp.errors import DataError
-from geostp.forecast.output import FRAMES_VAR
+from geostp.kinds import FRAMES_VAR
 
 
 def _frames_of(store: xr.Dataset, channels: list[str], times: np.ndarray) -> np.ndarray | None:

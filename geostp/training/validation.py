@@ -17,6 +17,7 @@ import xarray as xr
 
 from geostp.errors import ConfigError
 from geostp.evaluation import metrics as M
+from geostp.kinds import kind_of
 from geostp.training.data import DataSignature
 
 
@@ -28,24 +29,25 @@ class ValMetric:
     sqrt: bool = False
 
 
-LATLON_METRICS = {
+WEATHER_METRICS = {
     "rmse": ValMetric(M.squared_error_per_time, sqrt=True),
     "mae": ValMetric(M.abs_error_per_time),
     "bias": ValMetric(M.error_per_time),
 }
-IMAGE_METRICS = {
+FRAME_METRICS = {
     "mse": ValMetric(M.frame_squared_error),
     "mae": ValMetric(M.frame_abs_error),
     "ssim": ValMetric(M.ssim_per_time),
     "psnr": ValMetric(M.psnr_per_time),
 }
-DEFAULTS = {"latlon": ["rmse"], "image": ["mse", "mae", "ssim", "psnr"]}
+TABLES = {"weather": WEATHER_METRICS, "frames": FRAME_METRICS}  # by the data kind's metric family (geostp.kinds)
 
 
 def metric_table(signature: DataSignature, names: list[str] | None) -> dict[str, ValMetric]:
     """The validation metrics for this data kind (defaults if `names` is None), unknown names refused."""
-    table = LATLON_METRICS if signature.grid_kind == "latlon" else IMAGE_METRICS
-    names = DEFAULTS[signature.grid_kind] if names is None else names
+    kind = kind_of(signature)
+    table = TABLES[kind.family]
+    names = list(kind.val_metrics) if names is None else names
     bad = [n for n in names if n not in table]
     if bad:
         raise ConfigError(f"eval.metrics: {bad} not available for {signature.grid_kind} data; "
@@ -58,15 +60,17 @@ class LeadScores:
 
     def __init__(self, signature: DataSignature, names: list[str] | None, denormalize: Callable) -> None:
         self.sig, self.table, self.denormalize = signature, metric_table(signature, names), denormalize
+        self.kind = kind_of(signature)
         self.totals: dict[str, np.ndarray] = {}
         self.count = 0
         self.sq_norm = 0.0  # sum of squared normalised errors (val/loss = their mean)
         self.n_norm = 0
-        if signature.grid_kind == "latlon":
+        self.weights = None
+        if "lat" in self.kind.grid_dims:
             self.weights = M.lat_weights(xr.DataArray(np.asarray(signature.grid["lat"]), dims=("lat",), name="lat"))
 
     def _arrays(self, pred: torch.Tensor, truth: torch.Tensor) -> tuple[xr.DataArray, xr.DataArray]:
-        if self.sig.grid_kind == "latlon":  # physical units, one score per variable
+        if self.kind.physical_units:  # physical units, one score per variable
             p, t = (self.denormalize(a.float().cpu()).numpy() for a in (pred, truth))
             dims = ("init_time", "lead_time", "variable", "lat", "lon")
             coords = {"lat": self.sig.grid["lat"], "lon": self.sig.grid["lon"]}
@@ -81,14 +85,14 @@ class LeadScores:
         self.n_norm += truth.numel()
         f, o = self._arrays(pred, truth)
         for name, metric in self.table.items():
-            kw = {"weights": self.weights} if self.sig.grid_kind == "latlon" else {}
+            kw = {"weights": self.weights} if self.weights is not None else {}
             per_time = metric.per_time(f, o, **kw).sum("init_time").values
             self.totals[name] = self.totals.get(name, 0.0) + per_time
         self.count += pred.shape[0]
 
     def sums(self) -> torch.Tensor:
         """All running sums flattened into one float64 tensor (order fixed by the metric table)."""
-        width = self.sig.t_out * (len(self.sig.variables) if self.sig.grid_kind == "latlon" else 1)
+        width = self.sig.t_out * (len(self.sig.variables) if self.kind.per_variable else 1)
         parts = [np.asarray(self.totals.get(n, np.zeros(width)), dtype=np.float64).ravel() for n in self.table]
         return torch.from_numpy(np.concatenate([[self.count, self.sq_norm, self.n_norm], *parts]))
 
@@ -98,7 +102,7 @@ class LeadScores:
         count, sq, n = s[0], s[1], s[2]
         out = {f"{prefix}/loss": float(sq / n) if n else float("nan")}
         leads = self.sig.lead_labels()
-        per_var = self.sig.grid_kind == "latlon"
+        per_var = self.kind.per_variable
         width = len(leads) * (len(self.sig.variables) if per_var else 1)
         pos = 3
         for name, metric in self.table.items():

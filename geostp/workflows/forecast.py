@@ -27,6 +27,7 @@ from geostp.forecast.output import open_forecast, write_forecast
 from geostp.forecast.ensemble import EnsembleSpec, choose_method
 from geostp.forecast.predict import Predictor, parse_lead, predict_blocks, resolve_inits, unknown_variable
 from geostp.forecast.runs import check_model_name, list_runs, matching_runs, quick_train
+from geostp.kinds import kind_of
 from geostp.locks import target_lock
 
 Echo = Callable[[str], Any]
@@ -295,10 +296,10 @@ def _score(result: ForecastResult, forecast: xr.Dataset, src: DataSource, req: F
         return
     if len(dropped):
         result.notes.append(f"{len(dropped)} init time(s) have valid times beyond the data and were not scored")
-    family_metrics = ["rmse", "acc"] if "lat" in forecast.dims else None
-    if family_metrics and "member" in forecast.dims:  # ensemble: its mean's scores plus CRPS and spread
-        family_metrics += ["crps", "spread"]
-    pt = per_time_scores({forecast.attrs.get("model", "model"): forecast}, src.store, ok, metrics=family_metrics,
+    metrics = list(kind_of(forecast).score_metrics or []) or None
+    if metrics and "member" in forecast.dims:  # ensemble: its mean's scores plus CRPS and spread
+        metrics += ["crps", "spread"]
+    pt = per_time_scores({forecast.attrs.get("model", "model"): forecast}, src.store, ok, metrics=metrics,
                          progress=req.progress, regions=("global",))
     scores = summarize(pt)
     for v in scores["variable"].values:
@@ -312,7 +313,7 @@ def _draw(forecast: xr.Dataset, src: DataSource, req: ForecastRequest, out: Path
     """Map of the first variable at the first init and last lead (frames grid for video/traffic); a reused
     forecast keeps its existing map."""
     stem = out.name[:-5] if out.name.endswith(".zarr") else out.name
-    if "lat" in forecast.dims:
+    if kind_of(forecast).plotter == "map":
         from geostp.plots.maps import plot_map
 
         var = req.variables[0]

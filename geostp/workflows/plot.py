@@ -10,6 +10,7 @@ import xarray as xr
 
 from geostp.data.resolve import SAMPLE, SAMPLE_LABEL, resolve_data
 from geostp.errors import GeostpError
+from geostp.kinds import kind_of
 
 
 def truth_for(forecast: xr.Dataset, truth: str | None = None) -> xr.Dataset | None:
@@ -33,7 +34,7 @@ def plot(forecast: xr.Dataset, out_stem: str | Path, *, var: str | None = None, 
     """Draw `forecast` (forecast | truth | error panels when `truth` is given); returns (kind, path) with kind
     "frames", "animation" or "map". Default file names start with `out_stem` (the forecast's path without .zarr)."""
     stem = Path(out_stem)
-    if "lat" not in forecast.dims:
+    if kind_of(forecast).plotter == "frames":
         from geostp.plots.frames import plot_frames
         from geostp.plots.maps import select_init
 

@@ -11,8 +11,8 @@ import torch
 import xarray as xr
 
 from geostp.data import open_store, open_windows
-from geostp.data.grid import is_periodic_lon, normalize_lon
 from geostp.data.summary import summarize_store
+from geostp.grid import is_periodic_lon, normalize_lon
 from geostp.errors import DataError, GeostpError
 from tests.fixtures import prepare_cli
 from tests.fixtures.cf import write_coards_wind, write_era5_cds, write_grib, write_ostia_like

@@ -10,7 +10,7 @@ import pytest
 import xarray as xr
 
 from geostp.errors import DataError
-from geostp.forecast.output import FRAMES_VAR
+from geostp.kinds import FRAMES_VAR
 
 
 def _forecast(nlat=8, nlon=16, inits=2, leads=3):

@@ -1,5 +1,8 @@
 """Reader of the embedded synthetic sample, so `geostp data prepare sample --vars t2m --step 12h ...` can cut
-a custom store from it like from any catalog (the sample itself is built by `geostp.data.sample`)."""
+a custom store from it like from any catalog (the sample itself is built by `geostp.data.sample`).
+
+It lives in the data layer (it builds a data store) and registers with the catalog registry from here;
+`geostp.data.prepare` imports it, so catalogs never import data."""
 
 from __future__ import annotations
 
@@ -8,6 +11,8 @@ import xarray as xr
 from geostp.catalogs.base import CatalogReader, PrepareRequest, Source
 from geostp.catalogs.registry import register_catalog
 from geostp.catalogs.spec import CatalogSpec
+from geostp.data.sample import build_sample, default_years
+from geostp.data.store import open_store
 
 
 @register_catalog("sample")
@@ -19,11 +24,6 @@ class SampleReader(CatalogReader):
         self.options = dict(spec.options)  # owned by geostp.data.sample, which validates them
 
     def open(self, req: PrepareRequest) -> Source:
-        from geostp.data.sample import build_sample
-        from geostp.data.store import open_store
-
-        from geostp.data.sample import default_years
-
         years = default_years()
         if req.splits:  # build only the years asked for (a year outside the sample then has no data)
             years = (max(years[0], min(a for a, _ in req.splits.values())), min(years[1], max(b for _, b in req.splits.values())))
