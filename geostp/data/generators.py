@@ -15,6 +15,7 @@ item and hence for every DataLoader worker, and identical whatever the number of
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ import torch
 from torch.utils.data import Dataset
 
 from geostp.data.normalize import Normalizer
+from geostp.data.sampler import ChunkBatchSampler
 from geostp.data.store import open_store
 from geostp.data.windows import GENERATORS
 from geostp.errors import DataError
@@ -78,6 +80,7 @@ class MovingMNISTSequences(Dataset):
         self.epoch = int(epoch)
         self.num_digits, self.canvas, self.speed = int(opts["num_digits"]), int(opts["canvas"]), float(opts["speed"])
         self.variables = ["frames"]
+        self.frame_step = 1
         attrs = ds["frames"].attrs
         self.stats = {"frames": {k: attrs[k] for k in attrs if k.startswith(("norm_", "stats_"))}}
         self.normalizer = Normalizer.from_stats(self.stats, self.variables)
@@ -117,6 +120,17 @@ class MovingMNISTSequences(Dataset):
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         w = self.normalize(self.sequence(int(i))[:, None])
         return torch.from_numpy(np.ascontiguousarray(w[: self.t_in])), torch.from_numpy(np.ascontiguousarray(w[self.t_in :]))
+
+    def get_batch(self, indices: Sequence[int] | np.ndarray, whole_blocks: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """Items `indices` of the current epoch as a batch x (B, T_in, 1, 64, 64), y (B, T_out, 1, 64, 64)."""
+        items = [self[int(i)] for i in np.asarray(indices).reshape(-1)]
+        return torch.stack([a for a, _ in items]), torch.stack([b for _, b in items])
+
+    def batch_sampler(self, batch_size: int, shuffle: bool = True, seed: int = 0, drop_last: bool = False,
+                      num_replicas: int = 1, rank: int = 0, lanes: int = 1) -> ChunkBatchSampler:
+        """A full shuffle of the epoch's items (one pool holding every item: nothing is read from a store)."""
+        return ChunkBatchSampler(np.zeros(self.length, np.int64), batch_size, shuffle=shuffle, seed=seed, pool_blocks=1,
+                                 drop_last=drop_last, num_replicas=num_replicas, rank=rank, lanes=lanes)
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)

@@ -146,6 +146,7 @@ class WindowDataset(Dataset):
         self.frame_shape = (len(self.variables), *self.shape)
         self.time_chunk = int(ds[self.variables[0]].encoding.get("chunks", (len(self._time),))[0])
         self.in_memory = bool(in_memory)
+        self.epoch = 0  # store windows are the same every epoch; kept for the WindowSource protocol
 
         # blocks: lazy ones are whole multiples of the time chunk (~block_mb each, at least one span)
         if self.in_memory:
@@ -344,6 +345,10 @@ class WindowDataset(Dataset):
         return self.normalizer.denormalize(tensor)
 
     # ---------------------------------------------------------------- batches for training
+    def set_epoch(self, epoch: int) -> None:
+        """Record the epoch (store windows do not change with it)."""
+        self.epoch = int(epoch)
+
     def batch_sampler(
         self,
         batch_size: int,

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from geostp.errors import ShapeError
+from geostp.errors import ConfigError, ShapeError
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,16 @@ class BaseConfig:
     def grid_multiple(self) -> int:
         """What H and W must be multiples of (1: any grid; models that pad inside say 1)."""
         return 1
+
+
+def check_shapes(cfg: BaseConfig) -> None:
+    """Raise ConfigError unless in_shape is (T_in, C, H, W) with every entry positive and t_out too: the one
+    check of a config's shapes (a tensor's shape is checked by `Forecaster.check_input`)."""
+    if len(cfg.in_shape) != 4 or any(v < 1 for v in cfg.in_shape) or cfg.t_out < 1:
+        raise ConfigError(
+            f"{type(cfg).__name__}: in_shape (T_in, C, H, W) = {tuple(cfg.in_shape)} and t_out = {cfg.t_out} "
+            "must all be positive"
+        )
 
 
 @dataclass

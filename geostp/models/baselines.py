@@ -8,8 +8,8 @@ from typing import Any
 
 import torch
 
-from geostp.errors import ConfigError, ShapeError
-from geostp.models.base import BaseConfig, Forecaster
+from geostp.errors import ShapeError
+from geostp.models.base import BaseConfig, Forecaster, check_shapes
 from geostp.models.registry import register_model
 
 # Shapes of the dataset presets every model has, plus `tiny` for unit tests.
@@ -20,15 +20,6 @@ VIDEO_PRESETS = {
     "kth": {"in_shape": (10, 1, 128, 128), "t_out": 20},
     "tiny": {"in_shape": (3, 2, 16, 16), "t_out": 4},
 }
-
-
-def check_shapes(cfg: BaseConfig) -> None:
-    """Raise ConfigError unless every entry of in_shape and t_out is positive."""
-    if len(cfg.in_shape) != 4 or any(v < 1 for v in cfg.in_shape) or cfg.t_out < 1:
-        raise ConfigError(
-            f"{type(cfg).__name__}: in_shape (T_in, C, H, W) = {tuple(cfg.in_shape)} and t_out = {cfg.t_out} "
-            "must all be positive"
-        )
 
 
 @dataclass

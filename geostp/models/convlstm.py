@@ -30,7 +30,7 @@ from einops import rearrange
 from torch import nn
 
 from geostp.errors import ConfigError
-from geostp.models.base import BaseConfig, Forecaster, LossOutput
+from geostp.models.base import BaseConfig, Forecaster, LossOutput, check_shapes
 from geostp.models.layers.common import crop_to, pad_to_multiple
 from geostp.models.layers.convlstm_cell import ConvLSTMCell
 from geostp.models.registry import register_model
@@ -50,9 +50,8 @@ class ConvLSTMConfig(BaseConfig):
     sampling_decay: float = 2e-5
 
     def __post_init__(self) -> None:
+        check_shapes(self)
         problems = []
-        if any(v < 1 for v in self.in_shape) or self.t_out < 1:
-            problems.append(f"in_shape {self.in_shape} and t_out {self.t_out} must be positive")
         for name in ("num_layers", "num_hidden", "patch_size"):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be >= 1, got {getattr(self, name)}")

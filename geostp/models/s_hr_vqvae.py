@@ -73,7 +73,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from geostp.errors import ConfigError, ShapeError
-from geostp.models.base import BaseConfig, Forecaster, LossOutput, TrainingStage
+from geostp.models.base import BaseConfig, Forecaster, LossOutput, TrainingStage, check_shapes
 from geostp.models.registry import register_model
 
 
@@ -624,12 +624,10 @@ def _perplexity(codes: torch.Tensor, m: int) -> torch.Tensor:
 
 def _validate(cfg: SHRVQVAEConfig) -> None:
     """ConfigError / ShapeError for settings that cannot build a model, naming the way out."""
+    check_shapes(cfg)
     t_in, c, h, w = cfg.in_shape
     if cfg.joint_decode not in ("straight_through", "soft"):
         raise ConfigError(f"s_hr_vqvae: joint_decode must be straight_through or soft, got {cfg.joint_decode!r}")
-    if t_in < 1 or cfg.t_out < 1 or c < 1:
-        raise ConfigError(f"s_hr_vqvae needs T_in >= 1, T_out >= 1 and C >= 1, got in_shape {cfg.in_shape}, "
-                          f"t_out {cfg.t_out}")
     if cfg.downsamples < 1:
         raise ConfigError(f"s_hr_vqvae: downsamples must be >= 1, got {cfg.downsamples}")
     f = cfg.grid_multiple()

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from geostp.errors import ConfigError
-from geostp.models.base import BaseConfig, Forecaster
+from geostp.models.base import BaseConfig, Forecaster, check_shapes
 from geostp.models.layers.common import crop_to, pad_to_multiple
 from geostp.models.layers.simvp_blocks import GSTATranslator, IncepUTranslator, SpatialDecoder, SpatialEncoder
 from geostp.models.registry import register_model
@@ -42,9 +42,8 @@ class SimVPConfig(BaseConfig):
     spatio_kernel_dec: int = 3
 
     def __post_init__(self) -> None:
+        check_shapes(self)
         problems = []
-        if any(v < 1 for v in self.in_shape) or self.t_out < 1:
-            problems.append(f"in_shape {self.in_shape} and t_out {self.t_out} must be positive")
         if self.n_s < 2 or self.n_s % 2:
             problems.append(f"n_s must be even and >= 2 (every second encoder layer halves the grid), got {self.n_s}")
         if self.n_t < 2:

@@ -25,8 +25,7 @@ import torch
 from torch import nn
 
 from geostp.errors import ConfigError
-from geostp.models.base import BaseConfig, Forecaster
-from geostp.models.baselines import check_shapes
+from geostp.models.base import BaseConfig, Forecaster, check_shapes
 from geostp.models.layers.common import crop_to, pad_to_multiple
 from geostp.models.registry import register_model
 

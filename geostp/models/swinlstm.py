@@ -45,7 +45,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from geostp.errors import ConfigError, ShapeError
-from geostp.models.base import BaseConfig, Forecaster, LossOutput
+from geostp.models.base import BaseConfig, Forecaster, LossOutput, check_shapes
 from geostp.models.layers.common import DropPath
 from geostp.models.registry import register_model
 
@@ -396,10 +396,7 @@ class SwinLSTM(Forecaster):
 
 def _validate(cfg: SwinLSTMConfig) -> None:
     """ConfigError for settings that cannot build a model."""
-    t_in, c, _, _ = cfg.in_shape
-    if t_in < 1 or cfg.t_out < 1 or c < 1:
-        raise ConfigError(f"swinlstm needs T_in >= 1, T_out >= 1 and C >= 1, got in_shape {cfg.in_shape}, "
-                          f"t_out {cfg.t_out}")
+    check_shapes(cfg)
     if cfg.patch_size < 1 or cfg.window_size < 1 or cfg.embed_dim < 1:
         raise ConfigError("swinlstm: patch_size, window_size and embed_dim must be positive")
     depths = cfg.depths if cfg.variant == "B" else cfg.depths_down

@@ -68,9 +68,10 @@ import torch
 from torch import nn
 
 from geostp.errors import ConfigError, ShapeError
-from geostp.models.base import BaseConfig, Forecaster
-from geostp.models.baselines import check_shapes
+from geostp.models.base import BaseConfig, Forecaster, check_shapes
 from geostp.models.layers.common import DropPath, crop_to, pad_to_multiple
+from geostp.models.layers.periodic import WrapWConv3d, conv2d
+from geostp.models.layers.simvp_blocks import ConvSC, SpatialDecoder, SpatialEncoder
 from geostp.models.registry import register_model
 
 
@@ -113,101 +114,6 @@ class ViPMixerConfig(BaseConfig):
     def multiple(self) -> int:
         """Grid multiple the encoder needs (H, W are padded to it inside)."""
         return 2 ** (self.n_s // 2)
-
-
-def wrap_w(x: torch.Tensor, pad: int) -> torch.Tensor:
-    """Pad the last dim circularly by `pad` on both sides (any pad, also wider than the dim)."""
-    if pad == 0:
-        return x
-    w = x.shape[-1]
-    if pad <= w:
-        return torch.cat([x[..., w - pad:], x, x[..., :pad]], dim=-1)
-    idx = torch.arange(-pad, w + pad, device=x.device) % w
-    return x.index_select(-1, idx)
-
-
-class WrapWConv2d(nn.Conv2d):
-    """Conv2d padding W circularly (longitude) and H with zeros; same parameters as nn.Conv2d."""
-
-    def __init__(self, *args, padding: tuple[int, int], **kwargs) -> None:
-        super().__init__(*args, padding=(padding[0], 0), **kwargs)
-        self.wrap = padding[1]
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return super().forward(wrap_w(x, self.wrap))
-
-
-class WrapWConv3d(nn.Conv3d):
-    """Conv3d over (T, H, W) padding W circularly and T, H with zeros."""
-
-    def __init__(self, *args, padding: tuple[int, int, int], **kwargs) -> None:
-        super().__init__(*args, padding=(padding[0], padding[1], 0), **kwargs)
-        self.wrap = padding[2]
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return super().forward(wrap_w(x, self.wrap))
-
-
-def conv2d(cin: int, cout: int, k: int, periodic_w: bool, stride: int = 1, dilation: int = 1,
-           groups: int = 1, padding: int | None = None) -> nn.Conv2d:
-    """A k×k conv with size-preserving padding (default dilation·(k-1)/2), circular along W if asked."""
-    pad = dilation * (k - 1) // 2 if padding is None else padding
-    if periodic_w:
-        return WrapWConv2d(cin, cout, k, stride=stride, dilation=dilation, groups=groups, padding=(pad, pad))
-    return nn.Conv2d(cin, cout, k, stride=stride, dilation=dilation, groups=groups, padding=pad)
-
-
-class ConvSC(nn.Module):
-    """SimVP encoder/decoder layer: 3×3 conv (stride 2, or PixelShuffle ×2 up-sampling) -> GroupNorm(2) -> SiLU."""
-
-    def __init__(self, cin: int, cout: int, periodic_w: bool, down: bool = False, up: bool = False) -> None:
-        super().__init__()
-        stride = 2 if down else 1
-        # OpenSTL's padding (k - s + 1) // 2: 1 for both stride 1 and stride 2 with k = 3
-        self.conv = conv2d(cin, cout * 4 if up else cout, 3, periodic_w, stride=stride, padding=(3 - stride + 1) // 2)
-        self.up = nn.PixelShuffle(2) if up else nn.Identity()
-        self.norm = nn.GroupNorm(2, cout)
-        self.act = nn.SiLU()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(self.norm(self.up(self.conv(x))))
-
-
-def _downsamples(n_s: int) -> list[bool]:
-    """Encoder stride pattern: layer i downsamples iff i is odd (first layer stays at full resolution)."""
-    return [i % 2 == 1 for i in range(n_s)]
-
-
-class Encoder(nn.Module):
-    """Per-frame encoder; returns the latent and the first layer's output (the decoder's skip)."""
-
-    def __init__(self, c_in: int, hid: int, n_s: int, periodic_w: bool) -> None:
-        super().__init__()
-        downs = _downsamples(n_s)
-        self.layers = nn.ModuleList(
-            ConvSC(c_in if i == 0 else hid, hid, periodic_w, down=d) for i, d in enumerate(downs)
-        )
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        skip = x = self.layers[0](x)
-        for layer in self.layers[1:]:
-            x = layer(x)
-        return x, skip
-
-
-class Decoder(nn.Module):
-    """Per-frame decoder: mirror of the encoder (up-sampling first), skip added before the last layer."""
-
-    def __init__(self, hid: int, c_out: int, n_s: int, periodic_w: bool) -> None:
-        super().__init__()
-        ups = list(reversed(_downsamples(n_s)))
-        self.layers = nn.ModuleList(ConvSC(hid, hid, periodic_w, up=u) for u in ups)
-        self.readout = nn.Conv2d(hid, c_out, 1)
-
-    def forward(self, z: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
-        for layer in self.layers[:-1]:
-            z = layer(z)
-        return self.readout(self.layers[-1](z + skip))
 
 
 class SpaceChannelMixer(nn.Module):
@@ -317,9 +223,20 @@ def _init_translator(m: nn.Module) -> None:
 
 def _init_enc_dec(m: nn.Module) -> None:
     """OpenSTL's encoder/decoder init: ConvSC convs trunc-normal(0.02), biases 0 (the read-out keeps the default)."""
-    if isinstance(m, ConvSC) and not m.conv.weight.is_meta:
-        nn.init.trunc_normal_(m.conv.weight, std=0.02)
-        nn.init.zeros_(m.conv.bias)
+    if isinstance(m, ConvSC) and not m.conv2d.weight.is_meta:
+        nn.init.trunc_normal_(m.conv2d.weight, std=0.02)
+        nn.init.zeros_(m.conv2d.bias)
+
+
+def _rename_old_keys(module: nn.Module, state_dict: dict, prefix: str, *_: object) -> None:
+    """Weights saved before the encoder/decoder were shared with SimVP: an up-sampling layer's conv was
+    `decoder.layers.i.conv`, it is now `decoder.layers.i.conv.0` (inside the PixelShuffle Sequential)."""
+    for i, layer in enumerate(module.decoder.layers):
+        if isinstance(layer.conv, nn.Sequential):
+            for p in ("weight", "bias"):
+                old = f"{prefix}decoder.layers.{i}.conv.{p}"
+                if old in state_dict:
+                    state_dict[f"{prefix}decoder.layers.{i}.conv.0.{p}"] = state_dict.pop(old)
 
 
 class ViPMixer(Forecaster):
@@ -334,13 +251,14 @@ class ViPMixer(Forecaster):
                 f"vip_mixer with periodic_w needs W divisible by 2**(n_s//2) = {cfg.multiple} (padding would break "
                 f"the periodicity), got W = {w}; use a grid with W a multiple of {cfg.multiple} or a smaller n_s"
             )
-        self.encoder = Encoder(c, cfg.hid_s, cfg.n_s, cfg.periodic_w)
+        self.encoder = SpatialEncoder(c, cfg.hid_s, cfg.n_s, 3, cfg.periodic_w, init=False)  # SimVP's, shared
         rates = [cfg.drop_path * i / max(1, cfg.n_t - 1) for i in range(cfg.n_t)]  # no tensor reads: meta-safe
         self.blocks = nn.ModuleList(ViPBlock(cfg, r) for r in rates)
-        self.decoder = Decoder(cfg.hid_s, c, cfg.n_s, cfg.periodic_w)
+        self.decoder = SpatialDecoder(cfg.hid_s, c, cfg.n_s, 3, cfg.periodic_w, init=False)
         self.encoder.apply(_init_enc_dec)
         self.decoder.apply(_init_enc_dec)
         self.blocks.apply(_init_translator)
+        self.register_load_state_dict_pre_hook(_rename_old_keys)
 
     def step(self, x: torch.Tensor) -> torch.Tensor:
         """One pass: T_in frames in, the next T_in frames out (no shape check)."""

@@ -16,11 +16,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import Sampler
 
 from geostp.training.contract import DataSignature, duration_label
+from geostp.data.loader import batch_loader  # noqa: F401  (the one loader, used by the training loop)
 from geostp.data.resolve import resolve_store
+from geostp.data.source import WindowSource
 from geostp.data.store import GRID_DIMS, open_store, select_variables
 from geostp.data.windows import open_windows
 from geostp.errors import ConfigError, UnknownNameError
@@ -30,8 +31,8 @@ from geostp.training.config import DataConfig
 class TrainData:
     """Everything the loop needs about data: datasets, signature and normalisation statistics."""
 
-    train: Dataset
-    valid: Dataset
+    train: WindowSource
+    valid: WindowSource
     signature: DataSignature
     stats: dict[str, dict[str, float]]
     store: Path
@@ -47,7 +48,7 @@ def open_data(cfg: DataConfig) -> TrainData:
     kw = dict(step=cfg.step, in_memory=cfg.in_memory, variables=variables)
     train = open_windows(store, cfg.train_split, t_in, t_out, stride=cfg.stride, **kw)
     valid = open_windows(store, cfg.valid_split, t_in, t_out, **kw)
-    frame_step = int(getattr(train, "frame_step", 1))
+    frame_step = int(train.frame_step)
     grid_kind = ds.attrs["grid_kind"]
     dims = GRID_DIMS[grid_kind]
     grid = {d: (ds[d].values.astype(float).tolist() if d in ds.coords else list(map(float, range(ds.sizes[d]))))
@@ -62,13 +63,12 @@ def open_data(cfg: DataConfig) -> TrainData:
         t_in=t_in, t_out=t_out, lead_step=lead_step, units={v: str(ds[v].attrs.get("units", "")) for v in variables},
         catalog=str(ds.attrs.get("catalog", "")), store=str(store),
     )
-    stats = getattr(train, "stats", None) or {
-        v: {k: _plain(ds[v].attrs[k]) for k in ds[v].attrs if k.startswith(("norm_", "stats_"))} for v in variables}
+    stats = train.stats
     return TrainData(train, valid, signature, json.loads(json.dumps(stats, default=_plain)), store)
 
 
 def _plain(x: Any) -> Any:
-    return x.item() if hasattr(x, "item") else x
+    return x.item() if isinstance(x, np.generic) else x
 
 
 def _check_variables(ds: Any, requested: list[str] | None, store: Path) -> list[str]:
@@ -90,16 +90,11 @@ def micro_batch_size(global_batch: int, grad_accum: int, num_processes: int) -> 
     return per
 
 
-def epoch_batches(dataset: Dataset, global_batch: int, seed: int, epoch: int) -> list[np.ndarray]:
-    """The global batches of one epoch, the same on every process for any process count.
-
-    Window datasets of a store shuffle block-locally (geostp.data.sampler: each store block is read about
-    once per epoch); other datasets (generated sequences) take a full permutation.
-    """
-    if hasattr(dataset, "batch_sampler"):
-        return dataset.batch_sampler(global_batch, shuffle=True, seed=seed, drop_last=True).epoch_batches(epoch)
-    perm = np.random.default_rng([seed, epoch]).permutation(len(dataset))
-    return [perm[k * global_batch:(k + 1) * global_batch] for k in range(len(dataset) // global_batch)]
+def epoch_batches(dataset: WindowSource, global_batch: int, seed: int, epoch: int) -> list[np.ndarray]:
+    """The global batches of one epoch, the same on every process for any process count: the source's own
+    order (store windows shuffle block-locally, each block read about once per epoch; generated sequences
+    take a full shuffle)."""
+    return dataset.batch_sampler(global_batch, shuffle=True, seed=seed, drop_last=True).epoch_batches(epoch)
 
 
 class GlobalBatchSampler(Sampler[tuple[int, list[int]]]):
@@ -109,7 +104,7 @@ class GlobalBatchSampler(Sampler[tuple[int, list[int]]]):
     between processes in rank order, so the union over processes and micro-steps is exactly that batch.
     """
 
-    def __init__(self, dataset: Dataset, global_batch: int, grad_accum: int, num_processes: int, rank: int,
+    def __init__(self, dataset: WindowSource, global_batch: int, grad_accum: int, num_processes: int, rank: int,
                  seed: int, start_epoch: int = 0, start_step: int = 0) -> None:
         self.dataset, self.batch, self.accum = dataset, global_batch, grad_accum
         self.world, self.rank, self.seed = num_processes, rank, seed
@@ -132,41 +127,6 @@ class GlobalBatchSampler(Sampler[tuple[int, list[int]]]):
 
     def __len__(self) -> int:  # per epoch; DataLoader only uses it for len()
         return self.steps_per_epoch * self.accum
-
-
-class BatchFetcher(Dataset):
-    """Maps (epoch, indices) to a whole (x, y) batch: the store's batched read when the dataset has one,
-    and the epoch told to datasets that generate fresh samples per epoch (works inside workers too)."""
-
-    def __init__(self, dataset: Dataset) -> None:
-        self.dataset = dataset
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getitem__(self, item: tuple[int | None, list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
-        epoch, indices = item
-        ds = self.dataset
-        if epoch is not None and hasattr(ds, "set_epoch") and getattr(ds, "epoch", None) != epoch:
-            ds.set_epoch(epoch)
-        if hasattr(ds, "get_batch"):
-            # batches come from the block-local sampler: read each touched block whole, once
-            return ds.get_batch(indices, whole_blocks=True)  # buffers are ours until released
-        items = [ds[i] for i in indices]
-        return torch.stack([a for a, _ in items]), torch.stack([b for _, b in items])
-
-
-def _identity(batch: Any) -> Any:
-    return batch
-
-
-def batch_loader(dataset: Dataset, sampler: Any, num_workers: int, pin_memory: bool | None = None) -> DataLoader:
-    """A DataLoader over `sampler`'s (epoch, indices) items: batches in sampler order, workers prefetching;
-    `pin_memory` None = page-locked when a GPU is present."""
-    return DataLoader(BatchFetcher(dataset), sampler=sampler, batch_size=None, collate_fn=_identity,
-                      num_workers=num_workers, pin_memory=torch.cuda.is_available() if pin_memory is None else pin_memory,
-                      persistent_workers=num_workers > 0, prefetch_factor=4 if num_workers > 0 else None,
-                      generator=torch.Generator())  # own generator: starting a loader never moves the global RNG
 
 
 def valid_batches(n: int, max_windows: int | None, batch_size: int, num_processes: int,

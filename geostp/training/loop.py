@@ -16,9 +16,9 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
+from geostp.data.source import WindowSource
 from geostp.errors import ConfigError, RunMismatchError
 from geostp.io import write_errors
 from geostp.locks import notice, target_lock
@@ -220,9 +220,9 @@ def _after_validation(acc: Any, cfg: Any, run_dir: Path, model: nn.Module, train
 
 
 @torch.no_grad()
-def validate(acc: Any, predict: Any, dataset: Dataset, batches: list, signature: Any, metrics: list[str] | None, num_workers: int = 0, prefix: str = "val") -> dict[str, float]:
+def validate(acc: Any, predict: Any, dataset: WindowSource, batches: list, signature: Any, metrics: list[str] | None, num_workers: int = 0, prefix: str = "val") -> dict[str, float]:
     """Per-lead validation scores of `predict` over this process's windows, summed over all processes."""
-    scores = LeadScores(signature, metrics, getattr(dataset, "denormalize", lambda a: a))
+    scores = LeadScores(signature, metrics, dataset.denormalize)
     training = isinstance(predict, nn.Module) and predict.training
     if training:
         predict.eval()

@@ -151,3 +151,23 @@ def test_loader_serves_generated_sequences(tmp_path):
     assert [x.shape for x, _ in e0] == [(4, 3, 1, 64, 64), (2, 3, 1, 64, 64)] and ds.epoch == 0
     e1 = list(loader)
     assert ds.epoch == 1 and not torch.equal(e0[0][0], e1[0][0])
+
+
+def test_store_windows_and_generated_sequences_are_window_sources_and_train_through_the_benchmarked_loader(store, tmp_path):
+    """One loader: the batches training draws (GlobalBatchSampler through batch_loader) are those `ds.loader`
+    (what benchmarks/bench_windows.py measures) yields for the same seed and epoch, for both kinds of source."""
+    from geostp.data.source import WindowSource
+    from geostp.training.data import GlobalBatchSampler, batch_loader
+    from tests.fixtures import prepare_cli, write_mmnist
+
+    write_mmnist(tmp_path / "mm", n_seq=2, digits_subdir="MNIST/raw")
+    prepare_cli("mmnist", "--root", tmp_path / "mm", "--out", tmp_path / "mm.zarr")
+    sources = [open_windows(store, "train", 2, 2), open_windows(tmp_path / "mm.zarr", "train", 3, 2, length=12)]
+    for ds in sources:
+        assert isinstance(ds, WindowSource), type(ds).__name__
+        bench = list(WindowLoader(ds, 4, seed=3, drop_last=True))
+        train = batch_loader(ds, GlobalBatchSampler(ds, 4, 1, 1, 0, seed=3), num_workers=0)
+        got = [b for b, _ in zip(train, range(len(bench)))]
+        assert len(got) == len(bench) == len(ds) // 4
+        for (xa, ya), (xb, yb) in zip(got, bench):
+            assert torch.equal(xa, xb) and torch.equal(ya, yb)

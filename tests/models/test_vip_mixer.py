@@ -167,3 +167,26 @@ def test_residual_pass_adds_the_last_input_frame():
         expected = plain.step(x) + x[:, -1:]
         assert torch.allclose(resid(x), expected[:, :3], atol=1e-6)
         assert not torch.allclose(plain(x), resid(x))
+
+
+def test_shared_simvp_encoder_decoder_and_weights_saved_before_the_sharing_still_load():
+    """ViP-Mixer uses SimVP's SpatialEncoder/Decoder (geostp.models.layers) with periodic convolutions; runs
+    saved when it had its own copy (up-sampling conv at `decoder.layers.i.conv`) load unchanged."""
+    import torch
+
+    from geostp.models import create
+    from geostp.models.layers.periodic import WrapWConv2d
+    from geostp.models.layers.simvp_blocks import SpatialDecoder, SpatialEncoder
+
+    torch.manual_seed(0)
+    model = create("vip_mixer", "tiny", periodic_w=True).eval()
+    assert isinstance(model.encoder, SpatialEncoder) and isinstance(model.decoder, SpatialDecoder)
+    assert isinstance(model.encoder.layers[0].conv2d, WrapWConv2d)
+    old = {k.replace(".conv.0.", ".conv."): v for k, v in model.state_dict().items()}
+    assert any(".conv.0." in k for k in model.state_dict()) and not any(".conv.0." in k for k in old)
+    torch.manual_seed(1)
+    other = create("vip_mixer", "tiny", periodic_w=True).eval()
+    other.load_state_dict(old)
+    x = torch.randn(1, *model.config.in_shape)
+    with torch.no_grad():
+        assert torch.equal(other(x), model(x))

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from geostp.models.layers.common import DropPath
+from geostp.models.layers.periodic import conv2d
 
 
 def _init_fan_out_normal(m: nn.Module) -> None:
@@ -25,22 +26,31 @@ def _init_fan_out_normal(m: nn.Module) -> None:
 
 
 class ConvSC(nn.Module):
-    """k×k conv (stride 1 or 2, or stride 1 + PixelShuffle(2) to upsample) → GroupNorm(2) → SiLU."""
+    """k×k conv (stride 1 or 2, or stride 1 + PixelShuffle(2) to upsample) → GroupNorm(2) → SiLU.
 
-    def __init__(self, c_in: int, c_out: int, kernel: int = 3, down: bool = False, up: bool = False) -> None:
+    `periodic_w`: the conv pads W (longitude) circularly (geostp.models.layers.periodic). `init`: OpenSTL's
+    trunc-normal(0.02) init here (False: the caller initialises, e.g. after building the whole model).
+    """
+
+    def __init__(self, c_in: int, c_out: int, kernel: int = 3, down: bool = False, up: bool = False,
+                 periodic_w: bool = False, init: bool = True) -> None:
         super().__init__()
         stride = 2 if down else 1
         pad = (kernel - stride + 1) // 2
         if up:
-            self.conv = nn.Sequential(nn.Conv2d(c_in, 4 * c_out, kernel, 1, pad), nn.PixelShuffle(2))
+            self.conv = nn.Sequential(conv2d(c_in, 4 * c_out, kernel, periodic_w, padding=pad), nn.PixelShuffle(2))
         else:
-            self.conv = nn.Conv2d(c_in, c_out, kernel, stride, pad)
+            self.conv = conv2d(c_in, c_out, kernel, periodic_w, stride=stride, padding=pad)
         self.norm = nn.GroupNorm(2, c_out)
         self.act = nn.SiLU()
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.trunc_normal_(m.weight, std=0.02)
-                nn.init.zeros_(m.bias)
+        if init:
+            nn.init.trunc_normal_(self.conv2d.weight, std=0.02)
+            nn.init.zeros_(self.conv2d.bias)
+
+    @property
+    def conv2d(self) -> nn.Conv2d:
+        """The convolution (inside the up-sampling Sequential when there is one)."""
+        return self.conv[0] if isinstance(self.conv, nn.Sequential) else self.conv
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.act(self.norm(self.conv(x)))
@@ -54,11 +64,12 @@ def stride_pattern(n_s: int) -> list[bool]:
 class SpatialEncoder(nn.Module):
     """N_S ConvSC layers (C → hid_S, then hid_S → hid_S); returns the latent and the first layer's output (skip)."""
 
-    def __init__(self, c_in: int, hid: int, n_s: int, kernel: int) -> None:
+    def __init__(self, c_in: int, hid: int, n_s: int, kernel: int, periodic_w: bool = False, init: bool = True) -> None:
         super().__init__()
         downs = stride_pattern(n_s)
         self.layers = nn.ModuleList(
-            ConvSC(c_in if i == 0 else hid, hid, kernel, down=d) for i, d in enumerate(downs)
+            ConvSC(c_in if i == 0 else hid, hid, kernel, down=d, periodic_w=periodic_w, init=init)
+            for i, d in enumerate(downs)
         )
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -72,10 +83,10 @@ class SpatialDecoder(nn.Module):
     """Reversed stride pattern of ConvSC upsampling layers; the skip is *added* before the last (stride-1)
     layer, then a 1×1 read-out to C channels (PyTorch default init, no output activation)."""
 
-    def __init__(self, hid: int, c_out: int, n_s: int, kernel: int) -> None:
+    def __init__(self, hid: int, c_out: int, n_s: int, kernel: int, periodic_w: bool = False, init: bool = True) -> None:
         super().__init__()
         ups = stride_pattern(n_s)[::-1]
-        self.layers = nn.ModuleList(ConvSC(hid, hid, kernel, up=u) for u in ups)
+        self.layers = nn.ModuleList(ConvSC(hid, hid, kernel, up=u, periodic_w=periodic_w, init=init) for u in ups)
         self.readout = nn.Conv2d(hid, c_out, 1)
 
     def forward(self, z: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
