@@ -24,7 +24,7 @@ def is_grib(path: str | Path) -> bool:
 
 def index_path(path: str | Path) -> str:
     """cfgrib `indexpath` template in geostp's cache folder ('' = no index where that is not writable)."""
-    from geostp.data.sample import cache_dir
+    from geostp.cache import cache_dir
 
     folder = cache_dir() / "cfgrib-index"
     try:

@@ -22,7 +22,7 @@ def clean(paths: tuple[str, ...], dry_run: bool) -> None:
     """
     from pathlib import Path
 
-    from geostp.data.sample import cache_dir
+    from geostp.cache import cache_dir
     from geostp.io import _size, describe_leftovers, find_leftovers, remove_leftovers
 
     roots = [Path(p) for p in paths] or [cache_dir(), Path(".")]

@@ -25,7 +25,7 @@ def export(source: str, out: str, variables: tuple[str, ...], engine: str, compl
       geostp export sample sample.nc --var t850
       geostp export fc.zarr fc.nc --complevel 6
     """
-    from geostp.data.export import export_netcdf
+    from geostp.workflows.export import export_netcdf
 
     path = export_netcdf(source, out, engine=engine, complevel=complevel, overwrite=overwrite,
                          variables=list(variables) or None)

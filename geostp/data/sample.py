@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from geostp.cache import cache_dir  # noqa: F401  (also imported from here)
 from geostp.errors import ConfigError, StoreError
 
 GENERATOR_VERSION = 1
@@ -112,16 +113,6 @@ class SampleParams:
                                    steering=1.0, lat_smooth_deg=9.0)
     boundary: WaveField = WaveField(k_cut=10.0, tau_days=1.5, tau_k=12.0, tau_min_days=0.4, forcing_tau_days=0.1,
                                     steering=0.6, lat_smooth_deg=6.0)
-
-
-def cache_dir() -> Path:
-    """Where geostp caches what it builds: $GEOSTP_CACHE_DIR, else platformdirs' user cache dir."""
-    env = os.environ.get("GEOSTP_CACHE_DIR")
-    if env:
-        return Path(env).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("geostp"))
 
 
 def sample_key(years: tuple[int, int] = DEFAULT_YEARS, params: SampleParams = SampleParams()) -> str:

@@ -30,7 +30,7 @@ QUICK_PREFIX = "quick"
 
 def runs_root() -> Path:
     """Where quick-start runs are cached: <geostp cache dir>/runs."""
-    from geostp.data.sample import cache_dir
+    from geostp.cache import cache_dir
 
     return cache_dir() / "runs"
 
