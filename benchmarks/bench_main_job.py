@@ -136,7 +136,7 @@ def main() -> None:
         redo = root / "reproduce"
         env = {**os.environ, "GEOSTP_CACHE_DIR": str(cache)}
         tick = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "geostp.forecast.shipped", "--model", "vip_mixer", "--var", "t850",
+        subprocess.run([sys.executable, "-m", "geostp.workflows.shipped", "--model", "vip_mixer", "--var", "t850",
                         "--out-root", str(redo)], env=env, check=True)
         again = json.loads((redo / "vip_mixer-t850" / shipped.MANIFEST).read_text())
         a, b = manifest["rmse"]["vip_mixer"], again["rmse"]["vip_mixer"]

@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from geostp.errors import ShapeError
+from geostp.errors import ConfigError, ShapeError
 from geostp.models.base import BaseConfig, Forecaster, check_shapes
 from geostp.models.registry import register_model
 
