@@ -94,3 +94,19 @@ def test_documented_commands_run(block, workspace, tmp_path):
         full, outcome = run_command(command, block, work, env)
         if outcome is not None:
             check(command, full, outcome, block)
+
+
+def test_command_blocks_are_marked_bash():
+    """A command block in another fence (```sh, ```console, a bare ```) would escape the harness: refuse it."""
+    import re
+
+    from tests.docs.harness import DOCS
+
+    stray = []
+    for path in DOCS:
+        for m in re.finditer(r"^```(?P<lang>[^\n]*)\n(?P<body>.*?)^```", path.read_text(), re.S | re.M):
+            if m["lang"].strip() in ("bash", "python", "yaml"):
+                continue
+            if re.search(r"^\$?\s*(geostp|accelerate|python3?) ", m["body"], re.M):
+                stray.append(f"{path.name}: ```{m['lang']} block starting {m['body'][:60]!r}")
+    assert not stray, "mark command blocks ```bash so tests/docs runs them:\n" + "\n".join(stray)
