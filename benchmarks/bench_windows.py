@@ -42,8 +42,13 @@ LOADERS = {
     "lazy_w0": "geostp lazy, ds.loader(16), in-process",
     "lazy_w2": "geostp lazy, ds.loader(16, num_workers=2)",
     "inmem": "geostp in_memory=True, ds.loader(16)",
+    "lazy_v3": "geostp lazy, Zarr v3 sharded store, in-process",
+    "lazy_v3_zarr": "as lazy_v3, read through zarr (no direct reader)",
+    "object_store": "object store (local server): lazy, s3:// on moto",
 }
 BOUNDED = ("naive", "xbatcher", "torch_random")
+OPTIONAL = ("lazy_v3", "lazy_v3_zarr", "object_store")  # rows after the main table's own
+
 
 
 # ---------------------------------------------------------------------------------------- archive
@@ -68,7 +73,8 @@ def synthetic(years: list[int], hours: int | None = None):
     return xr.Dataset(data, coords={"time": times, "lat": lat, "lon": lon, "split": ("time", split)})
 
 
-def write_archive(work: Path, years: list[int], hours: int | None, netcdf: bool, name: str) -> Path:
+def write_archive(work: Path, years: list[int], hours: int | None, netcdf: bool, name: str,
+                  zarr_format: int = 2) -> Path:
     """Write the geostp store (and, if asked, the yearly NetCDF files) under `work`; return the store."""
     from geostp.data.store import write_store
 
@@ -83,8 +89,32 @@ def write_archive(work: Path, years: list[int], hours: int | None, netcdf: bool,
                 part = ds[[v]].sel(time=str(y)).drop_vars("split").rename({v: inner})
                 part.to_netcdf(work / "nc" / folder / f"{stem}_{y}_5.625deg.nc")
     write_store(ds, store, catalog="bench", time_step="1h", norm_kind="zscore", default_t_in=T_IN,
-                default_t_out=T_OUT, splits={"train": "all"}, progress=False)
+                default_t_out=T_OUT, splits={"train": "all"}, progress=False, zarr_format=zarr_format)
     return store
+
+
+def start_s3(work: Path, store: Path) -> tuple[subprocess.Popen, str]:
+    """A moto S3 server process on 127.0.0.1 holding a copy of `store`; returns it and the store's URL."""
+    import socket
+
+    import s3fs
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = subprocess.Popen([str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.environ.update({"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "bench",
+                       "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"})
+    fs = s3fs.S3FileSystem()
+    for _ in range(100):
+        try:
+            fs.mkdir("bench")
+            break
+        except Exception:  # noqa: BLE001 - the server is still starting
+            time.sleep(0.1)
+    fs.put(str(store), "bench/", recursive=True)
+    return server, f"s3://bench/{store.name}"
 
 
 # ---------------------------------------------------------------------------------------- loaders
@@ -214,7 +244,7 @@ def timed(it, on_batch=None) -> dict:
             "order": np.concatenate(seen)}
 
 
-def run_loader(name: str, work: Path, store: Path, budget: float) -> dict:
+def run_loader(name: str, work: Path, store: Path | str, budget: float) -> dict:
     """Time one loader over the store; return figures plus the fingerprints of the windows it yielded.
 
     Slow loaders run until `budget` seconds have passed, fingerprinting each batch as it comes (< 1% of
@@ -245,6 +275,7 @@ def run_loader(name: str, work: Path, store: Path, budget: float) -> dict:
         first = None
     else:
         ds, loader = geostp_loader(store, name == "inmem", 2 if name == "lazy_w2" else 0)
+        ds._direct = name != "lazy_v3_zarr"
         setup = time.perf_counter() - t_setup
 
         def epoch():
@@ -319,7 +350,10 @@ def table(results: dict, errors: dict, rss: dict, meta: dict) -> str:
     head = (f"{'loader':<13}| {'what':<49}| {'windows':>7} | {'sec':>6} | {'win/s':>8} | {'x naive':>8} | {'x xbatch':>8} | "
             f"{'% inmem':>7} | {'1st ep':>7} | {'win/CPU-s':>9} | {'setup s':>7} | {'RSS MB':>6} | {'busy%':>5} | {'other%':>6} | check")
     lines = [head, "-" * len(head)]
+    first_optional = next((k for k in results if k in OPTIONAL), None)
     for k, r in results.items():
+        if k == first_optional:  # rows of other storage (v3, object store) below the main comparison
+            lines.append("-" * len(head))
         ok = "ok" if errors[k] < 1e-3 and (k in BOUNDED or r["every_window_once"]) else "FAIL"
         ok = f"{ok} {errors[k]:.0e}"
         first = f"{r['first_epoch_win_s']:>7.0f}" if r.get("first_epoch_win_s") else f"{'-':>7}"
@@ -378,7 +412,7 @@ def main() -> None:
         if mode in ("rss_lazy", "rss_inmem"):
             res = rss_epoch(Path(store), mode == "rss_inmem")
         else:
-            res = run_loader(mode, Path(work), Path(store), args.child_budget)
+            res = run_loader(mode, Path(work), store if "://" in store else Path(store), args.child_budget)
         print(json.dumps(res))
         return
 
@@ -394,11 +428,22 @@ def main() -> None:
         store_mb = sum(f.stat().st_size for f in store.rglob("*") if f.is_file()) / 2**20
         print(f"wrote the archive ({store_mb:.0f} MB store + NetCDF) in {time.perf_counter() - t0:.1f} s", flush=True)
         results = {}
-        for name in args.only or LOADERS:
-            results[name] = in_child(["--child", name, str(work), str(store), "--child-budget", str(budget if name in BOUNDED else 0)])
+        names = args.only or list(LOADERS)
+        where = {n: store for n in names}
+        if {"lazy_v3", "lazy_v3_zarr"} & set(names):
+            v3 = write_archive(work, [1979, 1980], hours, netcdf=False, name="store1x_v3.zarr", zarr_format=3)
+            where.update({n: v3 for n in ("lazy_v3", "lazy_v3_zarr")})
+        server = None
+        if "object_store" in names:
+            server, where["object_store"] = start_s3(work, store)
+        for name in names:
+            results[name] = in_child(["--child", name, str(work), str(where[name]), "--child-budget", str(budget if name in BOUNDED else 0)])
             r = results[name]
             print(f"  {name:<13} {r['windows']:>6} windows {r['sec']:6.2f} s {r['win_s']:9.1f} win/s "
                   f"(busy {r['busy_pct']:.0f}%, other {r['other_pct']:.0f}%)", flush=True)
+        if server is not None:
+            server.terminate()
+            server.wait()
         errors = check_windows(results, store)
         rss = {}
         if not args.quick:

@@ -157,12 +157,17 @@ def notice(message: str) -> None:
 
 @contextlib.contextmanager
 def target_lock(target: str | Path, wait: bool = False, timeout: float | None = None,
-                what: str = "written") -> Iterator[Holder]:
+                what: str = "written") -> Iterator[Holder | None]:
     """Hold the lock of `target` for the block; re-entrant within one thread.
 
     Another live holder: LockedError naming it, or (with `wait`) poll until it is released. A stale lock
     (its process is gone) is replaced.
     """
+    from geostp.storage import is_url
+
+    if is_url(target):  # object storage has no lock files: the single-writer rule applies (docs/scaling.md)
+        yield None
+        return
     path = lock_path(target)
     key = str(path.absolute())
     me = threading.get_ident()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from geostp.cli.options import storage_options_option, zarr_format_option
+
 
 @click.group()
 def data() -> None:
@@ -78,8 +80,9 @@ def _levels(text: str | None) -> list[float] | None:
               help="Short names of the variables, space- or comma-separated: --vars z500 t850 t2m. Default: the "
                    "catalog's own (weatherbench: z500 t850 t2m; taxibj: inflow outflow). For custom: NAME, "
                    "SHORT=NAME or SHORT=NAME@LEVEL, e.g. --var t2m --var z500=z@500.")
-@click.option("--out", required=True, type=click.Path(), metavar="STORE",
-              help="The Zarr store to write, e.g. --out wb_5.625.zarr.")
+@click.option("--out", required=True, metavar="STORE",
+              help="The Zarr store to write: a path or an fsspec URL, e.g. --out wb_5.625.zarr or "
+                   "--out s3://bucket/wb.zarr (URLs need the `cloud` extra; credentials: see --storage-options).")
 @click.option("--splits", default=None, metavar="SPEC",
               help="Calendar splits by year, each a year or an inclusive range: "
                    "--splits train=1979-2015,valid=2016,test=2017-2018 (the WeatherBench default). Times in no "
@@ -113,8 +116,10 @@ def _levels(text: str | None) -> list[float] | None:
                    "(needs the `distributed` extra). Default: local threads.")
 @click.option("--progress/--no-progress", default=True, help="Show progress bars (default: on).")
 @click.option("--wait", is_flag=True, help="If another process is writing --out, wait for it instead of stopping.")
+@zarr_format_option
+@storage_options_option
 def prepare(catalog, more_vars, root, variables, out, splits, step, resolution, levels, grid, grid_like, regrid_method,
-            fill, overwrite, scheduler, progress, wait) -> None:
+            fill, overwrite, scheduler, progress, wait, zarr_format) -> None:
     """Turn a dataset's published files into one analysis-ready Zarr store, then summarise it.
 
     CATALOG is one of the packaged catalogs (weatherbench, weatherbench2, taxibj, mmnist, kth, custom; see
@@ -146,12 +151,13 @@ def prepare(catalog, more_vars, root, variables, out, splits, step, resolution, 
     path = run(catalog, out, root=root, variables=names, splits=splits, step=step, resolution=resolution,
                levels=_levels(levels), grid=grid, grid_like=grid_like, regrid_method=regrid_method, fill=fill,
                overwrite=overwrite, scheduler=scheduler, progress=progress, echo=lambda m: click.echo(m, err=True),
-               wait=wait)
+               wait=wait, zarr_format=zarr_format)
     click.echo(summarize_store(path))
 
 
 @data.command()
-@click.argument("store", type=click.Path())
+@click.argument("store")
+@storage_options_option
 def info(store: str) -> None:
     """Summarise a store: variables with units and statistics, grid, time range and step, splits with counts
     and dates, segments, chunking and provenance. The store is checked (a half-written or corrupt one is refused).

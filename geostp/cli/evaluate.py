@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import click
 
+from geostp.cli.options import storage_options_option
+
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("forecasts", nargs=-1, required=True, type=click.Path(file_okay=False))  # checked by open_forecast
+@click.argument("forecasts", nargs=-1, required=True)  # paths or URLs, checked by open_forecast
 @click.option("--truth", required=True, metavar="STORE",
               help="geostp store holding the truth at the forecasts' valid times (and the train split for the climatology).")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
@@ -26,8 +28,12 @@ import click
                    "(unweighted MSE/MAE/RMSE per lead and pooled over all leads, as OpenSTL's WeatherBench tables).")
 @click.option("--block-length", type=click.IntRange(min=1), default=None,
               help="Consecutive init times resampled together (default: chosen per score and lead by the Politis-White rule).")
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="Compute the scores on a dask distributed scheduler, e.g. --scheduler tcp://10.0.0.5:8786 (needs "
+                   "the `distributed` extra; the forecasts and truth must be readable from the workers). Default: local threads.")
+@storage_options_option
 def evaluate(forecasts: tuple[str, ...], truth: str, out: str | None, metrics: tuple[str, ...], reference: str,
-             n_boot: int, regions: tuple[str, ...], convention: str, block_length: int | None) -> None:
+             n_boot: int, regions: tuple[str, ...], convention: str, block_length: int | None, scheduler: str | None) -> None:
     """Score FORECAST Zarr stores per variable and lead time.
 
     Weather (WeatherBench2 definitions): latitude-weighted RMSE (root after the mean over init times),
@@ -45,9 +51,12 @@ def evaluate(forecasts: tuple[str, ...], truth: str, out: str | None, metrics: t
       geostp evaluate fc.zarr --truth sample
       geostp evaluate fc_vip.zarr fc_simvp.zarr --truth wb5.625.zarr --out eval/ --metric rmse --metric acc
     """
+    from geostp.data.prepare import dask_client
     from geostp.workflows.evaluate import evaluate_paths, report_lines
 
-    result = evaluate_paths(forecasts, truth, out, metrics=list(metrics) or None, reference=reference, n_boot=n_boot,
-                            block_length=block_length, regions=list(regions) or None,
-                            convention=convention, echo=lambda line: click.echo(line, err=True))
+    with dask_client(scheduler):  # None: local threads
+        result = evaluate_paths(forecasts, truth, out, metrics=list(metrics) or None, reference=reference,
+                                n_boot=n_boot, block_length=block_length, regions=list(regions) or None,
+                                convention=convention, progress=scheduler is None,
+                                echo=lambda line: click.echo(line, err=True))
     click.echo("\n".join(report_lines(result)))

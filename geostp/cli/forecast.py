@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
 import click
+
+from geostp.cli.options import storage_options_option, zarr_format_option
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -46,9 +50,15 @@ import click
                    "with --set train.objective=crps; auto = crps for such a run, else perturb.")
 @click.option("--perturb-amplitude", type=click.FloatRange(min=0), default=0.1, show_default=True,
               help="perturb: noise standard deviation in units of each variable's train-split standard deviation.")
+@click.option("--init-chunk", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Init times per Zarr chunk of a new --out (default: chunks of about 8 MB). Under "
+                   "`accelerate launch`, processes split the init times at chunk boundaries.")
+@zarr_format_option
+@storage_options_option
 def forecast(model: str, variables: tuple[str, ...], run: str | None, data: str | None, init: tuple[str, ...],
              lead: str | None, out: str | None, plot: bool, device: str, batch_size: int, overwrite: bool,
-             append: bool, no_score: bool, wait: bool, members: int, ensemble: str, perturb_amplitude: float) -> None:
+             append: bool, no_score: bool, wait: bool, members: int, ensemble: str, perturb_amplitude: float,
+             init_chunk: int | None, zarr_format: int | None) -> None:
     """Forecast VARIABLES with MODEL and write a CF Zarr in physical units.
 
     The output has dims (init_time, lead_time, lat, lon) per variable (video and traffic: one `frames`
@@ -70,6 +80,7 @@ def forecast(model: str, variables: tuple[str, ...], run: str | None, data: str 
     req = ForecastRequest(model=model, variables=list(variables), run=run, data=data, init=list(init) or None,
                           lead=lead, out=out, plot=plot, device=device, batch_size=batch_size, overwrite=overwrite,
                           append=append, score=not no_score, wait=wait, members=members, ensemble=ensemble,
-                          perturb_amplitude=perturb_amplitude)
+                          perturb_amplitude=perturb_amplitude, zarr_format=zarr_format, init_chunk=init_chunk)
     result = run_forecast(req, echo=click.echo)
-    click.echo("\n".join(summary_lines(result, variables)))
+    if int(os.environ.get("RANK", "0")) == 0:  # under `accelerate launch`, rank 0 reports for all
+        click.echo("\n".join(summary_lines(result, variables)))

@@ -24,9 +24,12 @@ from geostp.catalogs.spec import load_catalog
 from geostp.data.regrid import RegridRequest, regrid
 from geostp.data import sample_reader  # noqa: F401  (registers the `sample` catalog's reader)
 from geostp.data.store import write_store
-from geostp.errors import ConfigError, DataError, TargetExistsError, missing_extra
+from geostp import storage
+from geostp.errors import ConfigError, DataError, GeostpError, TargetExistsError, missing_extra
 from geostp.io import provenance
 from geostp.locks import target_lock
+
+SCHEDULER_TIMEOUT_S = 10
 
 _SPLIT_ITEM = re.compile(r"^\s*(?P<name>[A-Za-z_]\w*)\s*=\s*(?P<a>\d{4})\s*(?:-\s*(?P<b>\d{4}))?\s*$")
 
@@ -177,7 +180,14 @@ def dask_client(address: str | None) -> Iterator[Any]:
         raise missing_extra("distributed", "distributed")
     from distributed import Client
 
-    with Client(address) as client:
+    try:
+        client = Client(address, timeout=SCHEDULER_TIMEOUT_S)
+    except (OSError, TimeoutError) as exc:
+        raise GeostpError(
+            f"cannot reach the dask scheduler at {address} within {SCHEDULER_TIMEOUT_S} s ({type(exc).__name__}): "
+            "start one (`dask scheduler`, then `dask worker ADDRESS` on each machine) or fix --scheduler"
+        ) from None
+    with client:
         yield client
 
 
@@ -200,7 +210,8 @@ def prepare(
     progress: bool = True,
     echo: Callable[[str], None] = print,
     wait: bool = False,
-) -> Path:
+    zarr_format: int | None = None,
+) -> str | Path:
     """Build the analysis-ready store `out` from catalog `catalog`'s files under `root`; returns `out`.
 
     The old store at `out` (with `overwrite`) is replaced only once the new one is complete. The whole
@@ -218,7 +229,7 @@ def prepare(
     regrid_req = RegridRequest(grid=grid, grid_like=str(grid_like) if grid_like else None, method=regrid_method)
     if regrid_method != "conservative" and not regrid_req.wanted():
         raise ConfigError(f"--regrid {regrid_method} needs a target: --grid 5.625|2.8125|1.40625 or --grid-like STORE")
-    out = Path(out)
+    out = out if storage.is_url(out) else storage.local_path(out)
     _refuse_existing(out, overwrite)
     with target_lock(out, wait=wait), dask_client(scheduler):
         _refuse_existing(out, overwrite)  # again under the lock: another writer may have finished meanwhile
@@ -253,12 +264,13 @@ def prepare(
             default_t_in=spec.default_t_in, default_t_out=spec.default_t_out, splits=split_rules,
             provenance=prov, fixed_norm=spec.fixed_norm, overwrite=overwrite, progress=progress and not scheduler, wait=wait,
             extra_attrs={"title": spec.title, "references": list(spec.references), **source.attrs},
+            zarr_format=zarr_format,
         )
     return out
 
 
-def _refuse_existing(out: Path, overwrite: bool) -> None:
-    if out.exists() and not overwrite:
+def _refuse_existing(out: str | Path, overwrite: bool) -> None:
+    if storage.exists(out) and not overwrite:  # on object storage this also checks endpoint, credentials, bucket
         raise TargetExistsError(f"{out} exists; pass --overwrite to replace it (it is kept until the new store is complete)")
 
 

@@ -22,9 +22,14 @@ def is_url(name: str) -> bool:
     return "://" in str(name)
 
 
-def resolve_store(name: str | Path) -> Path:
-    """A local store path from a name: an existing path, `sample` (built and cached on first use), or a
-    catalog name whose store the user must prepare first (the error says how)."""
+def resolve_store(name: str | Path) -> Path | str:
+    """A store from a name: an existing path, a URL (s3://, gs://, ...: opened where it lives), `sample`
+    (built and cached on first use), or a catalog name whose store the user must prepare first (the error
+    says how)."""
+    from geostp.storage import is_url as remote
+
+    if remote(name):
+        return str(name)
     path = Path(name).expanduser()
     if path.exists():
         return path

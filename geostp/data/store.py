@@ -27,7 +27,9 @@ sequences): the ``stats_*`` attributes are then NaN with ``stats_count = 0``.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -36,6 +38,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from geostp import storage
 from geostp.cf import cf_dataset, vertical_coords
 from geostp.errors import IntegrityError, StoreError, UnknownNameError
 from geostp.grid import PERIODIC_ATTR, is_periodic_lon
@@ -46,6 +49,12 @@ FORMAT = "geostp-store"
 FORMAT_VERSION = 1
 GRID_DIMS = {name: KINDS.get(name).grid_dims for name in KINDS.names()}  # grid_kind -> dims (geostp.kinds)
 NORM_KINDS = ("zscore", "minmax", "minmax_shared", "fixed")  # minmax_shared: one min/max over all variables
+ZARR_FORMATS = (2, 3)
+# Zarr format 2 by default: the v3 sharded layout reads as fast (benchmarks/results/bench_windows_formats.txt)
+# but v2 opens in every Zarr reader (zarr-python 2, older xarray, other languages) and its consolidated
+# metadata is part of the spec (v3 consolidation is a zarr-python extension that warns on every write)
+DEFAULT_ZARR_FORMAT = 2
+SHARD_MB = 16.0  # a v3 shard: one contiguous block of time of about this size (the lazy loader's block)
 
 
 def segments_from_time(
@@ -141,14 +150,18 @@ def write_store(
     progress: bool = True,
     extra_attrs: Mapping[str, Any] | None = None,
     wait: bool = False,
-) -> Path:
+    zarr_format: int | None = None,
+) -> str | Path:
     """Write `ds` (data vars on (time, grid), coords time and split) as a complete, checked store.
 
     Adds `segment`, train-split statistics and global attributes; builds under a temporary name and
     renames into place under the target's lock (`wait`: queue behind another writer), so an existing store
-    at `path` survives until the new one is complete.
+    at `path` survives until the new one is complete. A URL (s3://, gs://, ...) is written in place with
+    the completion flag last (object stores cannot rename; one writer at a time). `zarr_format` 3 shards
+    each variable so that one shard is one contiguous block of time.
     """
-    path = Path(path)
+    zarr_format = check_zarr_format(zarr_format)
+    path = path if storage.is_url(path) else storage.local_path(path)
     grid_kind = kind_for_dims(ds.dims).name
     gdims = GRID_DIMS[grid_kind]
     if "split" not in ds.coords:
@@ -166,11 +179,14 @@ def write_store(
     if time_chunk is None:  # ~1-4 MB chunks: contiguous blocks of frames for fast windows in time
         frame_bytes = int(np.prod([ds.sizes[d] for d in gdims])) * ds[variables[0]].dtype.itemsize
         time_chunk = int(max(8, min(512, 2**21 // max(frame_bytes, 1))))
-    ds = ds.chunk({"time": time_chunk, **{d: -1 for d in gdims}})
+    shard = shard_frames(ds, variables, gdims, time_chunk) if zarr_format == 3 else time_chunk
+    ds = ds.chunk({"time": shard, **{d: -1 for d in gdims}})
     for name in list(ds.variables):
         ds[name].encoding = {}
     longest = max([5, *(len(str(s)) for s in np.unique(ds["split"].values))])
-    ds["split"] = ds["split"].astype(f"<U{longest}")  # fixed width, never truncating a split name
+    # fixed width, never truncating a split name; v3 has no stable fixed-width string type: variable-length UTF-8
+    labels = np.asarray(ds["split"].values).astype(f"<U{longest}")
+    ds["split"] = ds["split"].copy(data=labels if zarr_format == 2 else labels.astype(object))
     ds.attrs.update(
         {
             "geostp_format": FORMAT,
@@ -189,29 +205,99 @@ def write_store(
     )
     ds.attrs.pop("geostp_complete", None)
     ds = cf_dataset(ds, what=f"{catalog} store written")
-    with atomic_dir(path, overwrite=overwrite, wait=wait, size_hint=int(ds.nbytes), what="store") as tmp:
+    encoding = {v: {"chunks": (time_chunk, *(ds.sizes[d] for d in gdims)),
+                    "shards": (shard, *(ds.sizes[d] for d in gdims))} for v in variables} if zarr_format == 3 else None
+    if storage.is_url(path):
+        target = storage.remote_target(str(path), overwrite)
+    else:
+        target = atomic_dir(path, overwrite=overwrite, wait=wait, size_hint=int(ds.nbytes), what="store")
+    with target as tmp, storage.translate(str(path)), _quiet_v3():
         # write_empty_chunks: a chunk equal to the fill value (segment 0, zeros) must exist on disk, or
         # open_store's completeness check would call the store corrupt
-        delayed = ds.to_zarr(tmp, mode="w", zarr_format=2, consolidated=True, compute=False, write_empty_chunks=True)
+        delayed = ds.to_zarr(storage.zarr_store(tmp, read_only=False), mode="w", zarr_format=zarr_format,
+                             consolidated=True, compute=False, write_empty_chunks=True, encoding=encoding)
         if progress:
             from tqdm.dask import TqdmCallback
 
-            with TqdmCallback(desc=f"writing {path.name}", leave=False):
+            with TqdmCallback(desc=f"writing {str(path).rstrip('/').rsplit('/', 1)[-1]}", leave=False):
                 compute(delayed)
         else:
             compute(delayed)
-        _mark_complete(tmp)
+        mark_complete(tmp, zarr_format)
     return path
 
 
-def _mark_complete(path: Path) -> None:
-    """Record each array's digest, set the completion flag last, then re-consolidate metadata."""
+def check_zarr_format(zarr_format: int | None) -> int:
+    """The Zarr format to write: None means the default; anything but 2 or 3 is refused."""
+    if zarr_format is None:
+        return DEFAULT_ZARR_FORMAT
+    if int(zarr_format) not in ZARR_FORMATS:
+        raise StoreError(f"--zarr-format {zarr_format}: geostp writes Zarr format 2 or 3")
+    return int(zarr_format)
+
+
+def shard_frames(ds: xr.Dataset, variables: Sequence[str], gdims: Sequence[str], time_chunk: int) -> int:
+    """Frames per v3 shard: a whole number of chunks, about SHARD_MB of one variable (one loader block)."""
+    frame_bytes = int(np.prod([ds.sizes[d] for d in gdims])) * ds[variables[0]].dtype.itemsize
+    n = max(1, round(SHARD_MB * 2**20 / (frame_bytes * time_chunk)))
+    return int(min(n * time_chunk, -(-ds.sizes["time"] // time_chunk) * time_chunk))
+
+
+@contextlib.contextmanager
+def _quiet_v3():
+    """geostp consolidates v3 metadata on purpose (fast opens on object storage): silence zarr's warning."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part", category=UserWarning)
+        yield
+
+
+def zarr_format_of(path: str | Path) -> int:
+    """The Zarr format of the store at `path`: 3 if it has zarr.json, else 2; v3 needs zarr-python >= 3."""
+    if storage.is_url(path):
+        fs, inner = storage.filesystem(str(path))
+        with storage.translate(str(path)):
+            fmt = 3 if fs.exists(f"{inner.rstrip('/')}/zarr.json") else 2
+    else:
+        fmt = 3 if (storage.local_path(path) / "zarr.json").is_file() else 2
+    if fmt == 3 and not zarr_reads_v3():
+        raise StoreError(f"{path} is a Zarr format 3 store and the installed zarr-python "
+                         f"({_zarr_version()}) reads only format 2: `pip install 'zarr>=3'`, or rebuild the "
+                         "store with `--zarr-format 2`")
+    return fmt
+
+
+def _zarr_version() -> str:
     import zarr
 
-    group = zarr.open_group(str(path), mode="r+", zarr_format=2)
-    group.attrs["geostp_digests"] = json.dumps(array_digests(path))
+    return str(zarr.__version__)
+
+
+def zarr_reads_v3() -> bool:
+    """Whether the installed zarr-python reads Zarr format 3 (version 3 or later)."""
+    return int(_zarr_version().split(".")[0]) >= 3
+
+
+def open_group(path: str | Path, mode: str = "r", zarr_format: int | None = None) -> Any:
+    """The zarr group of a store (local or URL), with consolidated metadata when reading."""
+    import zarr
+
+    fmt = zarr_format or zarr_format_of(path)
+    with storage.translate(str(path)), _quiet_v3():
+        if mode == "r":
+            return zarr.open_group(storage.zarr_store(path), mode="r", zarr_format=fmt, use_consolidated=True)
+        return zarr.open_group(storage.zarr_store(path, read_only=False), mode=mode, zarr_format=fmt)
+
+
+def mark_complete(path: str | Path, zarr_format: int) -> None:
+    """Record each array's digest (local v2 stores), set the completion flag last, then re-consolidate metadata."""
+    import zarr
+
+    group = open_group(path, mode="r+", zarr_format=zarr_format)
+    if zarr_format == 2 and not storage.is_url(path):
+        group.attrs["geostp_digests"] = json.dumps(array_digests(path))
     group.attrs["geostp_complete"] = 1  # an int: NetCDF attributes have no boolean type
-    zarr.consolidate_metadata(str(path), zarr_format=2)
+    with storage.translate(str(path)), _quiet_v3():
+        zarr.consolidate_metadata(storage.zarr_store(path, read_only=False), zarr_format=zarr_format)
 
 
 def _chunk_files(array_dir: Path) -> list[Path]:
@@ -254,15 +340,16 @@ def verify_digests(path: str | Path, ds: xr.Dataset, full: bool = False) -> None
 
 
 def open_store(path: str | Path, check_chunks: bool = True) -> xr.Dataset:
-    """Open a geostp store lazily, refusing half-written, corrupt or foreign stores with the reason."""
-    import zarr
-
+    """Open a geostp store lazily (a path or URL, Zarr v2 or v3), refusing half-written, corrupt or foreign stores."""
     spath = str(path)
-    is_url = "://" in spath
-    if not is_url and not Path(spath).exists():
+    if not storage.exists(spath):
         raise StoreError(f"no store at {spath}; build one with `geostp data prepare ...` or `geostp data sample`")
+    fmt = zarr_format_of(spath)
     try:
-        ds = xr.open_zarr(spath, consolidated=True, zarr_format=2)
+        with storage.translate(spath):
+            ds = xr.open_zarr(storage.zarr_store(spath), consolidated=True, zarr_format=fmt)
+    except StoreError:
+        raise
     except Exception as exc:  # noqa: BLE001 - any failure to open means unusable
         raise StoreError(
             f"{spath} is not a readable geostp store ({type(exc).__name__}: {exc}); "
@@ -278,13 +365,18 @@ def open_store(path: str | Path, check_chunks: bool = True) -> xr.Dataset:
     if not ds.attrs.get("geostp_complete"):
         raise StoreError(f"{spath} is half-written (no completion flag): rebuild it with --overwrite")
     if check_chunks:
-        group = zarr.open_group(spath, mode="r", zarr_format=2, use_consolidated=True)
+        group = open_group(spath, zarr_format=fmt)
         for v in [*ds.attrs["variables"], *(n for n in ds.data_vars if n not in ds.attrs["variables"]),
                   "time", "split", "segment"]:
             arr = group[v]
-            if arr.nchunks_initialized != arr.nchunks:
+            with storage.translate(spath):
+                have, want = arr.nchunks_initialized, arr.nchunks
+                if getattr(arr, "shards", None) is not None:  # v3: zarr counts the inner chunks of stored shards
+                    want = int(np.prod([-(-n // c) for n, c in zip(arr.shape, arr.shards)]))
+                    have //= int(np.prod([s // c for s, c in zip(arr.shards, arr.chunks)]))
+            if have != want:
                 raise StoreError(
-                    f"{spath} is corrupt: variable {v!r} has {arr.nchunks_initialized} of {arr.nchunks} "
+                    f"{spath} is corrupt: variable {v!r} has {have} of {want} "
                     "chunks on disk; rebuild it with `geostp data prepare ... --overwrite`"
                 )
         verify_digests(spath, ds)

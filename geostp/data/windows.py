@@ -24,7 +24,7 @@ from torch.utils.data import Dataset
 from geostp.data.buffers import BufferPool
 from geostp.data.chunks import ChunkReader
 from geostp.data.normalize import Normalizer
-from geostp.data.store import GRID_DIMS, open_store, select_variables
+from geostp.data.store import GRID_DIMS, open_group, open_store, select_variables
 from geostp.errors import DataError, UnknownNameError
 from geostp.registry import Registry
 
@@ -101,12 +101,10 @@ class WindowDataset(Dataset):
         block_mb: float = DEFAULT_BLOCK_MB,
         pool_blocks: int = DEFAULT_POOL_BLOCKS,
     ) -> None:
-        import zarr
-
         self.store = str(store)
         ds = open_store(store)
         # coords straight from zarr: through xarray they are dask arrays of many small chunks (slow)
-        group = zarr.open_group(self.store, mode="r", zarr_format=2, use_consolidated=True)
+        group = open_group(self.store)
         split_of, seg = group["split"][:], group["segment"][:]
         present = set(np.unique(split_of).tolist())
         splits = [s for s in ("train", "valid", "test") if s in present] + sorted(present - {"train", "valid", "test"})
@@ -144,7 +142,8 @@ class WindowDataset(Dataset):
         self.grid_dims = GRID_DIMS[ds.attrs["grid_kind"]]
         self.shape = tuple(ds.sizes[d] for d in self.grid_dims)
         self.frame_shape = (len(self.variables), *self.shape)
-        self.time_chunk = int(ds[self.variables[0]].encoding.get("chunks", (len(self._time),))[0])
+        enc = ds[self.variables[0]].encoding  # blocks align with v3 shards (one object each), else with chunks
+        self.time_chunk = int((enc.get("shards") or enc.get("chunks") or (len(self._time),))[0])
         self.in_memory = bool(in_memory)
         self.epoch = 0  # store windows are the same every epoch; kept for the WindowSource protocol
 
@@ -187,9 +186,7 @@ class WindowDataset(Dataset):
     def _open(self) -> list:
         """zarr arrays of the variables, opened once per process (each DataLoader worker opens its own)."""
         if self._arrays is None or self._pid != os.getpid():
-            import zarr
-
-            group = zarr.open_group(self.store, mode="r", zarr_format=2, use_consolidated=True)
+            group = open_group(self.store)
             self._arrays = [group[v] for v in self.variables]
             self._readers = [ChunkReader.for_array(a, self.store, v) if self._direct else None
                              for a, v in zip(self._arrays, self.variables)]

@@ -29,7 +29,7 @@ from geostp.training.build import build_model, fit_to_store
 from geostp.training.data import DataSignature, GlobalBatchSampler, batch_loader, open_data, valid_batches
 from geostp.training.logging import MetricsLogger, environment, plot_learning_curve
 from geostp.training.optim import build_optimizer, build_scheduler, drop_frozen_grads, plan_stages
-from geostp.training.session import clear_run_dir, default_run_dir, make_accelerator, open_run
+from geostp.training.session import clear_run_dir, default_run_dir, make_accelerator, open_run, peer_failures
 from geostp.training.validation import LeadScores, persistence
 
 
@@ -58,10 +58,11 @@ def train(config: Any = None, out: str | Path | None = None, overrides: list[str
     The main process holds the run directory's lock throughout: a second writer of the same run is refused
     naming this one, or queues (`wait`); full-disk and permission errors end in one line."""
     _, run_dir, _ = open_run(config, out, overrides, resume, overwrite)  # refuse bad requests before waiting
-    if run_dir is None or int(os.environ.get("RANK", "0")) != 0:
-        return _train(config, out, overrides, resume, overwrite)
-    with target_lock(run_dir, wait=wait, what="trained"), write_errors(run_dir, what="run"):
-        return _train(config, out, overrides, resume, overwrite)
+    with peer_failures(run_dir):  # under several processes: a dead peer is one clear error naming the checkpoint
+        if run_dir is None or int(os.environ.get("RANK", "0")) != 0:
+            return _train(config, out, overrides, resume, overwrite)
+        with target_lock(run_dir, wait=wait, what="trained"), write_errors(run_dir, what="run"):
+            return _train(config, out, overrides, resume, overwrite)
 
 
 def _train(config: Any, out: str | Path | None, overrides: list[str] | tuple[str, ...], resume: str | Path | None,

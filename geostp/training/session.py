@@ -9,6 +9,7 @@ what was asked, refusing the launch traps measured with accelerate 1.15 on CPU:
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import os
 import shutil
@@ -18,7 +19,7 @@ from typing import Any
 
 import torch
 
-from geostp.errors import ConfigError
+from geostp.errors import ConfigError, GeostpError
 from geostp.training.checkpoint import read_signature, state_dirs
 from geostp.training.config import TrainConfig, load_config, resume_conflicts
 
@@ -124,3 +125,27 @@ def make_accelerator(precision: str, ddp_kwargs: Any) -> Any:
         raise ConfigError("train.precision fp16 does nothing on CPU (accelerate enables fp16 autocast only on "
                           "GPUs): use --set train.precision=bf16 (CPU autocast) or fp32")
     return acc
+
+
+# what torch.distributed says when a peer vanished (gloo, NCCL, the TCP store)
+_PEER_LOST = ("Connection closed by peer", "Connection reset by peer", "Broken pipe", "DistBackendError",
+              "NCCL communicator was aborted", "Socket Timeout", "timed out", "connection refused", "ProcessGroup")
+
+
+@contextlib.contextmanager
+def peer_failures(run_dir: str | Path | None) -> Any:
+    """Turn a collective that fails because another process died into one clear error naming the checkpoint."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    try:
+        yield
+    except RuntimeError as exc:
+        text = f"{type(exc).__name__}: {exc}"
+        if world <= 1 or not any(k.lower() in text.lower() for k in _PEER_LOST):
+            raise
+        states = state_dirs(Path(run_dir)) if run_dir else []
+        where = f"{states[-1]}" if states else "none yet (the run had not reached its first checkpoint)"
+        rank = os.environ.get("RANK", "?")
+        raise GeostpError(
+            f"process {rank} of {world} lost contact with another process ({text.splitlines()[0][:160]}): a machine "
+            f"or process died, so this one stopped too. Last complete checkpoint: {where}; continue with the same "
+            f"launch command and --resume {run_dir or 'RUN_DIR'} (no --config)") from None

@@ -22,13 +22,15 @@ import numpy as np
 import xarray as xr
 
 from geostp.data.resolve import DataSource, resolve_data
-from geostp.errors import DataError, GeostpError, RunMismatchError, StoreError
+from geostp.errors import ConfigError, DataError, GeostpError, RunMismatchError, StoreError
 from geostp.forecast.output import open_forecast, write_forecast
 from geostp.forecast.ensemble import EnsembleSpec, choose_method
 from geostp.forecast.predict import Predictor, parse_lead, predict_blocks, resolve_inits, unknown_variable
 from geostp.forecast.runs import check_model_name, list_runs, matching_runs, quick_train
 from geostp.kinds import kind_of
+from geostp.forecast.distributed import process_group, write_distributed
 from geostp.locks import target_lock
+from geostp.storage import is_url
 
 Echo = Callable[[str], Any]
 
@@ -56,13 +58,15 @@ class ForecastRequest:
     members: int = 1  # > 1: an ensemble made by `ensemble` (geostp.forecast.ensemble)
     ensemble: str = "auto"  # auto: crps for a CRPS-trained (stochastic) run, perturb otherwise
     perturb_amplitude: float = 0.1  # perturb: noise std in train-split standard deviations
+    zarr_format: int | None = None  # of a new --out (None: the default, 2)
+    init_chunk: int | None = None  # init times per Zarr chunk of a new --out (None: ~8 MB chunks)
 
 
 @dataclass
 class ForecastResult:
     """Where the outputs are and what they scored."""
 
-    zarr: Path
+    zarr: Path | str  # a URL for forecasts on object storage
     run_dir: Path | None
     n_init: int
     reused: bool = False
@@ -180,18 +184,48 @@ def cpu_threads() -> Iterator[int]:
 def forecast(pred: Predictor, src: DataSource, inits: np.ndarray, n_frames: int, out: str | Path, *,
              variables: Sequence[str] | None = None, stride: int | None = None, overwrite: bool = False,
              append: bool = False, batch_size: int = 32, device: str = "auto", progress: bool = True,
-             attrs: dict[str, Any] | None = None, ensemble: EnsembleSpec | None = None) -> dict[str, int]:
+             attrs: dict[str, Any] | None = None, ensemble: EnsembleSpec | None = None,
+             zarr_format: int | None = None, chunk: int | None = None) -> dict[str, int]:
     """Predict `n_frames` frames from each init time with `pred` on `src` and write the labelled blocks to `out`
-    (geostp.forecast.output); `attrs` are added to the store's attributes. Returns the writer's counts."""
-    def blocks() -> Iterator[xr.Dataset]:
-        for ds in predict_blocks(pred, src.store, inits, n_frames, variables=variables, batch_size=batch_size,
-                                 device=device, progress=progress, source=src.label, stride=stride,
+    (geostp.forecast.output); `attrs` are added to the store's attributes. Returns the writer's counts.
+
+    Under `accelerate launch --num_processes N` (WORLD_SIZE > 1) the init times are split across the
+    processes, each writing its own region of `out` (geostp.forecast.distributed)."""
+    group = process_group()
+    if group is not None and ensemble is not None:
+        raise ConfigError("ensembles (--members > 1) are not split across processes yet: run them in one process")
+    if group is not None and device == "auto":  # one device per process
+        import torch
+
+        device = f"cuda:{group.local_rank}" if torch.cuda.is_available() else "cpu"
+
+    def blocks(these: np.ndarray = inits) -> Iterator[xr.Dataset]:
+        for ds in predict_blocks(pred, src.store, these, n_frames, variables=variables, batch_size=batch_size,
+                                 device=device, progress=progress and group is None, source=src.label, stride=stride,
                                  ensemble=ensemble):
             check_finite(ds, out)
             ds.attrs.update(attrs or {})
             yield ds
 
-    return write_forecast(blocks(), out, overwrite=overwrite, append=append)
+    if group is None:
+        return write_forecast(blocks(), out, overwrite=overwrite, append=append, zarr_format=zarr_format, chunk=chunk)
+
+    def template(these: np.ndarray) -> xr.Dataset:
+        """The lazy (dask) dataset of `these` init times: coordinates and attributes without predictions."""
+        import dask.array as da
+
+        from geostp.forecast.labels import forecast_dataset
+        from geostp.forecast.predict import lead_times
+
+        shape = (len(these), n_frames, len(pred.variables), *(len(v) for v in pred.grid.values()))
+        ds = forecast_dataset(pred, src.store, these, da.zeros(shape, dtype=np.float32, chunks=shape),
+                              lead_times(pred, n_frames), variables=list(variables) if variables else None,
+                              source=src.label)
+        ds.attrs.update(attrs or {})
+        return ds
+
+    return write_distributed(group, template, blocks, inits, out, overwrite=overwrite, append=append,
+                             batch_size=batch_size, zarr_format=zarr_format, chunk=chunk)
 
 
 def run_forecast(req: ForecastRequest, echo: Echo = print) -> ForecastResult:
@@ -213,9 +247,12 @@ def _run_forecast(req: ForecastRequest, echo: Echo) -> ForecastResult:
     ens = EnsembleSpec(members=req.members, method=choose_method(req.ensemble, pred.model), amplitude=req.perturb_amplitude)
     key = _request_key(pred, src, inits, n_frames, req.variables, ens)
     init_label = "+".join(req.init) if req.init else "test"
-    out = Path(req.out) if req.out else _default_out(pred, req.variables, init_label, _lead_label(pred, n_frames), key)
+    out = (req.out if is_url(req.out) else Path(req.out)) if req.out else \
+        _default_out(pred, req.variables, init_label, _lead_label(pred, n_frames), key)
     result = ForecastResult(out, pred.run_dir, len(inits), trained=trained)
-    with target_lock(out, wait=req.wait or req.out is None):  # the default output is a cache: wait, then reuse
+    rank = int(os.environ.get("RANK", "0"))  # under `accelerate launch`, rank 0 holds the lock for all ranks
+    lock = target_lock(out, wait=req.wait or req.out is None) if rank == 0 else contextlib.nullcontext()
+    with lock:  # the default output is a cache: wait, then reuse
         reuse = req.out is None and not req.overwrite and out.exists() and _is_complete_with_key(out, key)
         if reuse:
             result.reused = True
@@ -223,9 +260,12 @@ def _run_forecast(req: ForecastRequest, echo: Echo) -> ForecastResult:
             counts = forecast(pred, src, inits, n_frames, out, variables=req.variables, stride=stride,
                               overwrite=req.overwrite or (req.out is None and out.exists()), append=req.append,
                               batch_size=req.batch_size, device=req.device, progress=req.progress,
-                              attrs={"request_key": key, **_ensemble_attrs(ens)}, ensemble=ens)
+                              attrs={"request_key": key, **_ensemble_attrs(ens)}, ensemble=ens,
+                              zarr_format=req.zarr_format, chunk=req.init_chunk)
             if counts["skipped"]:
                 result.notes.append(f"{counts['skipped']} init time(s) were already in {out} and kept as they were")
+    if rank != 0:  # launched over several processes: rank 0 scores and draws
+        return result
     written = open_forecast(out)
     if req.score:
         _score(result, written, src, req, echo)
@@ -276,9 +316,16 @@ def _is_complete_with_key(path: Path, key: str) -> bool:
         return False
 
 
-def _scores_paths(out: Path) -> tuple[Path, Path]:
-    stem = out.name[:-5] if out.name.endswith(".zarr") else out.name
-    return out.parent / f"{stem}-scores.csv", out.parent / f"{stem}-scores.nc"
+def _beside(out: Path | str) -> tuple[Path, str]:
+    """(folder, stem) for files written next to a forecast; for a URL forecast, the current folder."""
+    name = str(out).rstrip("/").rsplit("/", 1)[-1]
+    stem = name[:-5] if name.endswith(".zarr") else name
+    return (Path.cwd() if is_url(out) else Path(out).parent), stem
+
+
+def _scores_paths(out: Path | str) -> tuple[Path, Path]:
+    folder, stem = _beside(out)
+    return folder / f"{stem}-scores.csv", folder / f"{stem}-scores.nc"
 
 
 def _score(result: ForecastResult, forecast: xr.Dataset, src: DataSource, req: ForecastRequest, echo: Echo) -> None:
@@ -309,17 +356,18 @@ def _score(result: ForecastResult, forecast: xr.Dataset, src: DataSource, req: F
     result.scores, result.scores_csv = scores, paths["csv"]
 
 
-def _draw(forecast: xr.Dataset, src: DataSource, req: ForecastRequest, out: Path, reuse: bool = False) -> Path | None:
+def _draw(forecast: xr.Dataset, src: DataSource, req: ForecastRequest, out: Path | str,
+          reuse: bool = False) -> Path | None:
     """Map of the first variable at the first init and last lead (frames grid for video/traffic); a reused
     forecast keeps its existing map."""
-    stem = out.name[:-5] if out.name.endswith(".zarr") else out.name
+    folder, stem = _beside(out)
     if kind_of(forecast).plotter == "map":
         from geostp.plots.maps import plot_map
 
         var = req.variables[0]
         lead = forecast["lead_time"].values[-1]
         label = f"{lead / np.timedelta64(1, 'h'):g}h" if isinstance(lead, np.timedelta64) else str(lead)
-        png = Path(req.plot_out) if req.plot_out else out.parent / f"{stem}-{var}-{label}.png"
+        png = Path(req.plot_out) if req.plot_out else folder / f"{stem}-{var}-{label}.png"
         if reuse and png.is_file():
             return png
         if "member" in forecast.dims:  # the map shows the ensemble mean
@@ -327,7 +375,7 @@ def _draw(forecast: xr.Dataset, src: DataSource, req: ForecastRequest, out: Path
         return plot_map(forecast, var, png, truth_store=src.store)
     from geostp.plots.frames import plot_frames
 
-    png = Path(req.plot_out) if req.plot_out else out.parent / f"{stem}-frames.png"
+    png = Path(req.plot_out) if req.plot_out else folder / f"{stem}-frames.png"
     return plot_frames(forecast, src.store, png)
 
 
