@@ -7,6 +7,11 @@ its own process (clean CPU time and peak RSS), and every loader's windows are ch
 in-memory windows. Peak RSS of the lazy path is also measured on a store 3x larger, to show that it is
 bounded by the block pool and not by the store. Saves benchmarks/results/bench_windows.{txt,json}.
 
+Rows under the line: the same lazy loader on the store written as Zarr v3 with shards (`lazy_v3`: the
+direct shard reader; `lazy_v3_zarr`: through zarr-python), and on a copy of the v2 store served by a
+local S3-compatible server (`object_store`: moto_server on 127.0.0.1, a Python process on the same
+cores, so its figure is a floor for a real object store, not an estimate of one).
+
 Example:
     python benchmarks/bench_windows.py            # full run, ~3-4 minutes on 2 cores
     python benchmarks/bench_windows.py --quick    # smoke run in seconds (tiny archive, not saved)
