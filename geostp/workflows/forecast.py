@@ -13,6 +13,7 @@ import contextlib
 import dataclasses
 import hashlib
 import json
+import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -192,7 +193,7 @@ def forecast(pred: Predictor, src: DataSource, inits: np.ndarray, n_frames: int,
     Under `accelerate launch --num_processes N` (WORLD_SIZE > 1) the init times are split across the
     processes, each writing its own region of `out` (geostp.forecast.distributed)."""
     group = process_group()
-    if group is not None and ensemble is not None:
+    if group is not None and ensemble is not None and ensemble.members > 1:
         raise ConfigError("ensembles (--members > 1) are not split across processes yet: run them in one process")
     if group is not None and device == "auto":  # one device per process
         import torch
