@@ -17,7 +17,7 @@ from geostp.data.store import open_store
 from geostp.errors import LockedError, TargetExistsError
 from geostp.io import atomic_dir
 from geostp.locks import Holder, lock_path, lock_status, target_lock
-from tests.fault.conftest import error_line, prepare_args, run, start
+from tests.fault.conftest import error_line, prepare_args, run, slow, start
 
 pytestmark = pytest.mark.fault
 
@@ -174,3 +174,22 @@ def test_concurrent_quick_starts_train_one_run(tmp_path, monkeypatch, tiny_store
         t.join(120)
     assert len(got) == 2 and got[0] == got[1] and len(calls) == 1
     assert [p.name for p in got[0].parent.iterdir() if not p.name.startswith(".")] == [got[0].name]
+
+
+@pytest.mark.slow
+@slow
+def test_concurrent_forecasts_on_a_fresh_cache_train_one_run(tmp_path):
+    """The real thing (minutes: builds the sample and trains the quick run): two `geostp forecast` on an empty
+    cache build one sample, train one run and write one default forecast; both succeed, one reuses."""
+    from tests.fault.conftest import geostp_env
+
+    env = geostp_env(tmp_path / "cache")
+    args = ["forecast", "--model", "vip_mixer", "--var", "t850", "--no-plot", "--init", "2018-01-01/2018-01-10"]
+    procs = [start(args, env=env, cwd=tmp_path) for _ in range(2)]
+    results = [(p.wait(1800), *p.communicate()) for p in procs]
+    assert [r[0] for r in results] == [0, 0], results
+    runs = [p for p in (tmp_path / "cache" / "runs").iterdir() if not p.name.startswith(".")]
+    assert len(runs) == 1, runs
+    assert sum("training a small one" in r[1] + r[2] for r in results) == 1
+    forecasts = list((runs[0] / "forecasts").glob("*.zarr"))
+    assert len(forecasts) == 1 and sum("reused, same run and request" in r[1] for r in results) == 1
