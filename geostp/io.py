@@ -254,6 +254,8 @@ def _target_of(temp: Path) -> Path | None:
     """The output a temporary name belongs to: ``.<name>.tmp-*`` / ``.<name>.old-*`` -> <name>; a run's
     ``state/.tmp-step-*`` -> the run directory."""
     name = temp.name
+    if name.endswith((".lock", ".lock.break")):  # lock files (also those of temporary outputs) are judged by holder
+        return None
     if name.startswith(".tmp-step-") and temp.parent.name == "state":
         return temp.parent.parent
     for mark in (TMP_MARK, OLD_MARK):
