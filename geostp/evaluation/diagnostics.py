@@ -77,6 +77,8 @@ def spatial_diagnostics(forecasts: Mapping[str, xr.Dataset], truth: xr.Dataset, 
             spec[key] = spec.get(key, 0) + zonal_energy_spectrum(o).sum("init_time")
             for model in models:
                 f = cands[model][var].reset_coords(drop=True)
+                if "member" in f.dims:  # an ensemble's maps and spectra are its mean's
+                    f = f.mean("member")
                 e = f - o
                 sq[(model, var)] = sq.get((model, var), 0) + (e**2).sum("init_time")
                 err[(model, var)] = err.get((model, var), 0) + e.sum("init_time")

@@ -87,6 +87,11 @@ def evaluate(forecasts: Mapping[str, xr.Dataset], truth: DataSource, out_dir: st
         maps, spectra = spatial_diagnostics(dict(forecasts), truth.store, inits)
         paths["skill_maps"] = write_dataset(maps, out_dir / "skill_maps.nc")
         paths["spectra"] = write_dataset(spectra, out_dir / "spectra.nc")
+        from geostp.evaluation.ensemble_report import ensemble_diagnostics
+
+        ens = ensemble_diagnostics(dict(forecasts), truth.store, inits)
+        if ens is not None:  # rank histograms and Brier scores of forecasts with members
+            paths["ensemble"] = write_dataset(ens, out_dir / "ensemble.nc")
     main_metric = next((m for m in ("rmse", "mse") if m in scores["metric"].values), str(scores["metric"].values[0]))
     paths["png"] = plot_skill(scores, out_dir / f"{main_metric}_vs_lead.png", metric=main_metric)
     return EvaluationResult(scores, card, main_metric, paths)
@@ -101,9 +106,11 @@ def evaluate_paths(paths: Sequence[str | Path], truth: str, out: str | Path | No
 
 def report_lines(result: EvaluationResult) -> list[str]:
     """What the CLI prints: a table per metric, the scorecard, and the files written."""
+    from geostp.evaluation.ensemble_report import crps_spread_lines
     from geostp.evaluation.scorecard import format_table
 
     lines = [format_table(result.scores, str(metric)) for metric in result.scores["metric"].values]
+    lines += crps_spread_lines(result.scores)
     if result.scorecard is not None:
         lines.append(scorecard_text(result.scorecard, result.main_metric))
     lines += [f"{kind}: {p}" for kind, p in result.paths.items()]
