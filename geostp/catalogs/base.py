@@ -16,9 +16,11 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from geostp import timeaxis
 from geostp.catalogs.spec import CatalogSpec
 from geostp.config import from_dict
 from geostp.errors import ConfigError, DataError
+from geostp.timeaxis import Step
 
 
 @dataclass
@@ -104,21 +106,14 @@ class CatalogReader:
         raise NotImplementedError
 
 
-def infer_step(time: np.ndarray, where: str) -> pd.Timedelta:
-    """The most common time step of a datetime axis (one-frame files have none)."""
-    t = np.asarray(time).astype("datetime64[ns]")
-    if len(t) < 2:
-        raise DataError(f"{where} has {len(t)} time step(s): at least 2 are needed to know its time step")
-    diffs, counts = np.unique(np.diff(t), return_counts=True)
-    if (diffs <= np.timedelta64(0)).any():
-        raise DataError(f"{where}: time is not strictly increasing")
-    return pd.Timedelta(diffs[np.argmax(counts)])
+def infer_step(time: np.ndarray, where: str) -> Step:
+    """The regular step of a time axis (duration, calendar month/year or frames): `geostp.timeaxis`."""
+    return timeaxis.infer_step(time, where)
 
 
-def step_str(step: pd.Timedelta) -> str:
-    """A pandas offset string for a step: 6h, 30min, 1D."""
-    text = pd.tseries.frequencies.to_offset(step).freqstr.replace("H", "h").replace("T", "min")
-    return text if text[0].isdigit() else f"1{text}"
+def step_str(step: Step | pd.Timedelta | str) -> str:
+    """The canonical label of a step: 6h, 30min, 1d, 1month, 1year."""
+    return timeaxis.parse_step(step).label
 
 
 def cf_attrs(spec_var: Any) -> dict[str, Any]:

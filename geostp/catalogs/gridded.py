@@ -7,7 +7,6 @@ from collections.abc import Hashable, Sequence
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import xarray as xr
 
 from geostp.catalogs.base import infer_step, step_str
@@ -15,6 +14,7 @@ from geostp.catalogs.cfaxes import PRESSURE_UNITS, Axes, coord_role, find_axes
 from geostp.catalogs.grib import is_grib, open_grib
 from geostp.grid import normalize_lon
 from geostp.errors import DataError
+from geostp.timeaxis import Step, calendar_of
 
 
 def _time_axis(da: xr.DataArray, axes: Axes, where: str) -> xr.DataArray:
@@ -214,7 +214,7 @@ def open_file(path: Path, name: str, level: float | None = None) -> xr.Dataset:
 
 def open_series(
     files: Sequence[Path], name: str, level: float | None, label: str
-) -> tuple[xr.DataArray, pd.Timedelta]:
+) -> tuple[xr.DataArray, Step]:
     """Open variable `name` from each file lazily, check grids and steps agree, and join along time.
 
     Every file is checked against the first: a different grid or time step raises with both shown.
@@ -222,13 +222,22 @@ def open_series(
     """
     parts: list[tuple[Path, xr.DataArray]] = []
     ref: tuple[Path, xr.DataArray] | None = None
-    ref_step: tuple[Path, pd.Timedelta] | None = None
+    ref_step: tuple[Path, Step] | None = None
+    ref_cal: tuple[Path, str] | None = None
     for f in files:
         ds = open_file(f, name, level)
         if name not in ds.data_vars:
             raise DataError(f"{f} has no variable {name!r} (needed for {label}); it has: {', '.join(map(str, ds.data_vars))}")
         da = standardize(select_level(ds[name], level, f"{f}"), f"{f}", ds)
         da = da.chunk({"time": time_chunk(da)})
+        cal = calendar_of(da["time"].values)
+        if ref_cal is None:
+            ref_cal = (f, cal)
+        elif cal != ref_cal[1]:
+            raise DataError(
+                f"files have different calendars for {label}:\n  {ref_cal[0]}: {ref_cal[1]}\n  {f}: {cal}\n"
+                "convert them to one calendar first (e.g. xarray's Dataset.convert_calendar, or `cdo setcalendar`)"
+            )
         if ref is None:
             ref = (f, da)
         elif not same_grid(ref[1], da):

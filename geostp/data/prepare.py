@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import xarray as xr
 
+from geostp import timeaxis
 from geostp.catalogs.base import PrepareRequest, Source, step_str
 from geostp.catalogs.registry import get_reader
 from geostp.catalogs.spec import load_catalog
@@ -65,22 +65,28 @@ def _years(a: int, b: int) -> str:
 
 
 def subsample(ds: xr.Dataset, native: str, step: str) -> xr.Dataset:
-    """Keep times on multiples of `step` since midnight (hourly -> 6h keeps 00, 06, 12, 18 UTC)."""
-    try:
-        st, nat = pd.Timedelta(step), pd.Timedelta(native)
-    except ValueError:
-        raise ConfigError(f"--step {step!r} is not a duration such as 6h, 1D or 30min") from None
+    """Keep times on multiples of `step`: since midnight for durations (hourly -> 6h keeps 00, 06, 12, 18
+    UTC), since January for calendar steps (monthly -> 3month keeps Jan, Apr, Jul, Oct)."""
+    st, nat = timeaxis.parse_step(step, "--step"), timeaxis.parse_step(native)
     if st == nat:
         return ds
-    if st < nat or st % nat != pd.Timedelta(0):
-        raise ConfigError(f"--step {step} is not a whole multiple of the source's time step {native}")
-    t = ds["time"].values.astype("datetime64[ns]").astype(np.int64)
-    return ds.isel(time=np.flatnonzero(t % st.value == 0))
+    try:
+        ratio = st.ratio(nat)
+    except ValueError:
+        raise ConfigError(f"--step {step}: the source's time step is {nat.label} ({nat.kind}), so the step must be "
+                          f"a {nat.kind} multiple of it") from None
+    if ratio < 1 or ratio != int(ratio):
+        raise ConfigError(f"--step {step} is not a whole multiple of the source's time step {nat.label}")
+    if st.kind == "calendar":
+        keep = timeaxis.month_index(ds["time"].values) % st.months == 0
+    else:
+        keep = timeaxis.ordinal_us(ds["time"].values) % st.us == 0
+    return ds.isel(time=np.flatnonzero(keep))
 
 
 def label_splits(ds: xr.Dataset, splits: Mapping[str, tuple[int, int]]) -> xr.Dataset:
     """Label each time with the split whose years contain it; times in no split are dropped."""
-    years = pd.DatetimeIndex(ds["time"].values).year.values
+    years = timeaxis.years(ds["time"].values)
     labels = np.full(len(years), "", dtype="<U16")
     for name, (a, b) in splits.items():
         labels[(years >= a) & (years <= b)] = name
@@ -89,7 +95,7 @@ def label_splits(ds: xr.Dataset, splits: Mapping[str, tuple[int, int]]) -> xr.Da
 
 
 def _coverage(time: np.ndarray) -> str:
-    return f"{time[0]} .. {time[-1]}" if len(time) else "nothing"
+    return f"{timeaxis.format_time(time[0])} .. {timeaxis.format_time(time[-1])}" if len(time) else "nothing"
 
 
 def check_splits(ds: xr.Dataset, wanted: Mapping[str, str], source_time: np.ndarray) -> None:
@@ -121,7 +127,7 @@ def find_nans(ds: xr.Dataset, variables: list[str], progress: bool) -> dict[str,
             frame = ds[v].isel(time=ti).values
             idx = np.unravel_index(int(np.argmax(np.isnan(frame))), frame.shape)
             t = ds["time"].values[ti]
-            t = pd.Timestamp(t).isoformat() if np.issubdtype(ds["time"].dtype, np.datetime64) else t
+            t = timeaxis.format_time(t)
             where = ", ".join([f"time={t}"] + [f"{d}={ds[d].values[i]:g}" for d, i in zip(grid, idx)])
             out[v] = (total, where)
     return out
@@ -279,10 +285,10 @@ def _select(source: Source, spec: Any, req: PrepareRequest) -> tuple[xr.Dataset,
     ds = source.ds
     source_time = ds["time"].values
     time_step = source.time_step
-    if np.issubdtype(source_time.dtype, np.datetime64):
+    if timeaxis.is_datetime(source_time):
         want = req.step or spec.default_step or time_step
         ds = subsample(ds, time_step, want)
-        time_step = step_str(pd.Timedelta(want))
+        time_step = step_str(want)
     if "split" in ds.coords and req.splits is None:
         rules = dict(source.split_rule)
         generated = set(source.attrs.get("generated_splits", []))

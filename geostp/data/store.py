@@ -15,8 +15,10 @@ Layout (``geostp_format = "geostp-store"``, version 1; Zarr format 2, consolidat
   CF attributes (``units``, ``long_name``, ``standard_name``) and the train-split statistics
   (``norm_kind``, ``norm_offset``, ``norm_scale``: normalised = (x - offset) / scale; ``stats_*``).
 * global attrs: ``catalog``, ``variables`` (channel order), ``periodic_lon`` (1 when the longitudes
-  cover the globe so models may wrap across the dateline; 0 for regional and image grids), ``time_step`` (pandas offset such as
-  ``"6h"``, or ``"1"`` for frames), ``splits``, ``default_t_in``/``default_t_out``, ``provenance``
+  cover the globe so models may wrap across the dateline; 0 for regional and image grids), ``time_step``
+  (a `geostp.timeaxis` step such as ``"6h"``, ``"1month"``, ``"1year"``, or ``"1"`` for frames),
+  ``calendar`` (the source's CF calendar; cftime-decoded ``time`` keeps it in its encoding), ``splits``,
+  ``default_t_in``/``default_t_out``, ``provenance``
   (JSON), ``geostp_digests`` (JSON: chunks, bytes and sha256 per array, the completion record) and, written
   last, ``geostp_complete = 1``; CF-1.10 attributes throughout (`geostp.cf`), with a
   scalar vertical coordinate (``plev850``, ``height2m``) for each variable whose attrs give its level.
@@ -35,7 +37,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import xarray as xr
 
 from geostp import storage
@@ -44,6 +45,7 @@ from geostp.errors import IntegrityError, StoreError, UnknownNameError
 from geostp.grid import PERIODIC_ATTR, is_periodic_lon
 from geostp.io import atomic_dir, compute
 from geostp.kinds import KINDS, kind_for_dims
+from geostp.timeaxis import CALENDARS, calendar_of, one_step
 
 FORMAT = "geostp-store"
 FORMAT_VERSION = 1
@@ -60,18 +62,13 @@ SHARD_MB = 16.0  # a v3 shard: one contiguous block of time of about this size (
 def segments_from_time(
     time: np.ndarray, split: np.ndarray, step: Any, sequence: np.ndarray | None = None
 ) -> np.ndarray:
-    """Segment ids: a new segment starts where the time step differs from `step`, the split or the sequence changes."""
+    """Segment ids: a new segment starts where consecutive times are not one `step` apart (calendar-aware:
+    `geostp.timeaxis.one_step`), or the split or the sequence changes."""
     time = np.asarray(time)
     n = len(time)
     if n == 0:
         return np.zeros(0, np.int32)
-    if np.issubdtype(time.dtype, np.datetime64):
-        diffs = np.diff(time.astype("datetime64[ns]")).astype(np.int64)
-        expected = pd.Timedelta(step).value
-    else:
-        diffs = np.diff(time.astype(np.int64))
-        expected = int(step)
-    breaks = (diffs != expected) | (np.asarray(split)[1:] != np.asarray(split)[:-1])
+    breaks = ~one_step(time, step) | (np.asarray(split)[1:] != np.asarray(split)[:-1])
     if sequence is not None:
         sequence = np.asarray(sequence)
         breaks |= sequence[1:] != sequence[:-1]
@@ -169,9 +166,10 @@ def write_store(
     variables = [v for v in ds.data_vars if ds[v].dims == ("time", *gdims)]
     if not variables:
         raise StoreError(f"no data variable with dims (time, {', '.join(gdims)}) to write")
-    step = time_step if grid_kind == "latlon" or np.issubdtype(ds["time"].dtype, np.datetime64) else int(time_step)
     seq = ds["sequence"].values if "sequence" in ds.coords else None
-    seg = segments_from_time(ds["time"].values, ds["split"].values, step, seq)
+    seg = segments_from_time(ds["time"].values, ds["split"].values, time_step, seq)
+    calendar = calendar_of(ds["time"].values)
+    source_cal = ds["time"].encoding.get("calendar")
     ds = vertical_coords(ds.assign_coords(segment=("time", seg)))  # before encodings are reset below
     stats = compute_stats(ds, variables, norm_kind, fixed_norm)
     for v in variables:
@@ -183,6 +181,9 @@ def write_store(
     ds = ds.chunk({"time": shard, **{d: -1 for d in gdims}})
     for name in list(ds.variables):
         ds[name].encoding = {}
+    if source_cal and calendar == "standard":  # datetime64 from a standard or proleptic_gregorian file
+        calendar = CALENDARS.get(str(source_cal), str(source_cal))
+        ds["time"].encoding = {"calendar": calendar}
     longest = max([5, *(len(str(s)) for s in np.unique(ds["split"].values))])
     # fixed width, never truncating a split name; v3 has no stable fixed-width string type: variable-length UTF-8
     labels = np.asarray(ds["split"].values).astype(f"<U{longest}")
@@ -196,6 +197,7 @@ def write_store(
             PERIODIC_ATTR: bool(grid_kind == "latlon" and is_periodic_lon(ds["lon"].values)),
             "variables": variables,
             "time_step": str(time_step),
+            **({"calendar": calendar} if calendar else {}),
             "splits": json.dumps(dict(splits or {})),
             "default_t_in": int(default_t_in),
             "default_t_out": int(default_t_out),

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
 import xarray as xr
 from torch.utils.data import Dataset
@@ -25,8 +24,9 @@ from geostp.data.buffers import BufferPool
 from geostp.data.chunks import ChunkReader
 from geostp.data.normalize import Normalizer
 from geostp.data.store import GRID_DIMS, open_group, open_store, select_variables
-from geostp.errors import DataError, UnknownNameError
+from geostp.errors import ConfigError, DataError, UnknownNameError
 from geostp.registry import Registry
+from geostp.timeaxis import parse_step
 
 DEFAULT_BLOCK_MB = 16.0
 DEFAULT_POOL_BLOCKS = 8
@@ -34,24 +34,19 @@ _PIECE = 32  # frames normalised at a time (a few hundred KB: stays in cache acr
 
 
 def _step_in_frames(ds: xr.Dataset, step: int | str | None) -> int:
-    """Frame step as a count of store time steps (`"6h"` on an hourly store -> 6)."""
+    """Frame step as a count of store time steps (`"6h"` on an hourly store -> 6, `"6month"` on a monthly
+    one -> 6; an integer counts store steps)."""
     if step is None:
         return 1
     if isinstance(step, (int, np.integer)):
         if step < 1:
             raise DataError(f"step must be >= 1 store time step, got {step}")
         return int(step)
-    base = ds.attrs["time_step"]
     try:
-        ratio = pd.Timedelta(step) / pd.Timedelta(base)
-    except ValueError:
-        raise DataError(f"step {step!r} is not a duration such as '6h' or a frame count") from None
-    if ratio < 1 or ratio != int(ratio):
-        raise DataError(
-            f"step {step!r} is not a whole multiple of the store's time step {base!r}; "
-            f"use {base!r} or a multiple of it"
-        )
-    return int(ratio)
+        want = parse_step(step)
+    except ConfigError as exc:
+        raise DataError(str(exc)) from None
+    return want.frames_of(parse_step(ds.attrs["time_step"]))
 
 
 def window_starts(segment: np.ndarray, span: int, stride: int = 1) -> np.ndarray:

@@ -4,7 +4,9 @@ The climatology is computed from the **train split** of the truth store: per tim
 a least-squares fit of the mean plus the first 3 annual harmonics (a smoothed day-of-year x hour
 climatology; WB2 smooths 30 years with a 61-day window instead, which needs many more years than a
 train split usually has). Stores without datetimes (video) or with under a year of train data get the
-plain train mean per time of day and grid point. Nothing is written to the store.
+plain train mean per time of day and grid point. Monthly stores (calendar steps shorter than a year) get
+the train mean per calendar month; yearly stores the train-period mean. Any CF calendar (cftime) works:
+the annual phase uses the calendar's own year length. Nothing is written to the store.
 """
 
 from __future__ import annotations
@@ -15,32 +17,44 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from geostp.errors import DataError
+from geostp import timeaxis
+from geostp.errors import DataError, GeostpError
 
 TROPICAL_YEAR_DAYS = 365.2422
 DEFAULT_HARMONICS = 3
-_EPOCH = np.datetime64("2000-01-01T00:00", "ns")
+_EPOCH_US = 946684800 * 10**6  # 2000-01-01T00:00 in microseconds since 1970 (same in every calendar's count)
+
+
+YEAR_DAYS = {"360_day": 360.0, "noleap": 365.0, "all_leap": 366.0, "julian": 365.25}
 
 
 def _is_datetime(values: np.ndarray) -> bool:
-    return np.issubdtype(np.asarray(values).dtype, np.datetime64)
+    return timeaxis.is_datetime(values)
 
 
 def _time_of_day(times: np.ndarray) -> np.ndarray:
-    """Seconds since midnight (datetimes) or zeros (frame counters)."""
+    """Seconds since midnight (datetimes, any calendar) or zeros (frame counters)."""
+    times = np.asarray(times)
     if not _is_datetime(times):
         return np.zeros(len(np.ravel(times)), np.int64).reshape(np.shape(times))
-    t = np.asarray(times, dtype="datetime64[ns]")
-    return ((t - t.astype("datetime64[D]")) // np.timedelta64(1, "s")).astype(np.int64)
+    return (timeaxis.ordinal_us(times) // 10**6) % 86400
+
+
+def _group_key(times: np.ndarray, by: str) -> np.ndarray:
+    """What the climatology is grouped by: seconds since midnight, or the calendar month (1-12)."""
+    if by == "month":
+        return timeaxis.fields(times)["month"]
+    return _time_of_day(times)
 
 
 def _design(times: np.ndarray, harmonics: int) -> np.ndarray:
-    """Design matrix (..., 1 + 2K): 1, cos(k phase), sin(k phase) with phase = 2 pi t / tropical year."""
+    """Design matrix (..., 1 + 2K): 1, cos(k phase), sin(k phase) with phase = 2 pi t / year (the tropical
+    year, or the calendar's own year for 360_day, noleap, all_leap and julian)."""
     times = np.asarray(times)
     cols = [np.ones(times.shape)]
     if harmonics:
-        days = (times.astype("datetime64[ns]") - _EPOCH) / np.timedelta64(1, "D")
-        phase = 2 * np.pi * days / TROPICAL_YEAR_DAYS
+        days = (timeaxis.ordinal_us(times) - _EPOCH_US) / 86400e6
+        phase = 2 * np.pi * days / YEAR_DAYS.get(timeaxis.calendar_of(times), TROPICAL_YEAR_DAYS)
         for k in range(1, harmonics + 1):
             cols += [np.cos(k * phase), np.sin(k * phase)]
     return np.stack(cols, axis=-1)
@@ -78,9 +92,11 @@ def compute_climatology(truth: xr.Dataset, variables: Sequence[str], split: str 
     times = part["time"].values
     span_days = 0.0
     if _is_datetime(times):
-        span_days = float((times[-1] - times[0]) / np.timedelta64(1, "D"))
-    k = harmonics if span_days >= 365 else 0
-    tod = _time_of_day(times)
+        span_days = float(timeaxis.ordinal_us(times[-1:])[0] - timeaxis.ordinal_us(times[:1])[0]) / 86400e6
+    step = _store_step(truth)
+    by = "month" if step is not None and step.kind == "calendar" and step.months < 12 else "time_of_day"
+    k = harmonics if span_days >= 365 and (step is None or step.kind != "calendar") else 0
+    tod = _group_key(times, by)
     groups = np.unique(tod)
     x_all = _design(times, k)
     lazy = {}
@@ -99,29 +115,41 @@ def compute_climatology(truth: xr.Dataset, variables: Sequence[str], split: str 
     (computed,) = dask.compute(lazy)
     out = xr.Dataset({v: computed[v].astype(np.float32) for v in variables})
     out = out.assign_coords(time_of_day=("time_of_day", groups), coef=("coef", np.arange(1 + 2 * k)))
-    out["time_of_day"].attrs["units"] = "s"
+    out["time_of_day"].attrs["units"] = "month" if by == "month" else "s"
     method = (f"train-split least-squares fit per time of day and grid point of the mean + {k} annual harmonics"
-              if k else "train-split mean per time of day and grid point")
-    out.attrs.update({"climatology_method": method, "climatology_split": split, "harmonics": k,
+              if k else "train-split mean per calendar month and grid point" if by == "month"
+              else "train-split mean per time of day and grid point")
+    out.attrs.update({"climatology_method": method, "climatology_split": split, "harmonics": k, "group_by": by,
                       "climatology_period": f"{_fmt(times[0])} .. {_fmt(times[-1])}"})
     for v in variables:
         out[v].attrs = {a: truth[v].attrs[a] for a in ("units", "long_name", "standard_name") if a in truth[v].attrs}
     return out
 
 
+def _store_step(truth: xr.Dataset) -> timeaxis.Step | None:
+    try:
+        return timeaxis.parse_step(truth.attrs.get("time_step", ""))
+    except GeostpError:
+        return None
+
+
 def _fmt(t: object) -> str:
-    return str(pd.Timestamp(t)) if isinstance(t, np.datetime64) else str(t)
+    return timeaxis.format_time(t)
 
 
 def climatology_at(clim: xr.Dataset, times: np.ndarray | xr.DataArray) -> xr.Dataset:
     """The climatology evaluated at `times` (any shape; a DataArray keeps its dims and coords)."""
     da_times = times if isinstance(times, xr.DataArray) else xr.DataArray(np.asarray(times), dims=("time",))
     values = da_times.values
-    tod = _time_of_day(values)
+    by = clim.attrs.get("group_by", "time_of_day")
+    tod = _group_key(values, by)
     groups = clim["time_of_day"].values
     pos = np.searchsorted(groups, tod)
     pos = np.clip(pos, 0, len(groups) - 1)
     bad = groups[pos] != tod
+    if bad.any() and by == "month":
+        raise DataError(f"the climatology has no values for calendar month(s) {sorted(set(np.ravel(tod[bad]).tolist()))} "
+                        f"(the train split has months {groups.tolist()}): give a train split covering every month")
     if bad.any():
         missing = sorted({int(s) for s in np.ravel(tod[bad])})
         raise DataError(

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from geostp import timeaxis
 from geostp.errors import DataError
 from geostp.registry import Registry
 from geostp.evaluation import ensemble as _ensemble  # noqa: F401  (registers crps and spread)
@@ -85,7 +86,7 @@ def scored_inits(forecast: xr.Dataset, truth: xr.Dataset) -> tuple[np.ndarray, n
 
 
 def _fmt(t: object) -> str:
-    return str(pd.Timestamp(t)) if isinstance(t, np.datetime64) else str(t)
+    return timeaxis.format_time(t)
 
 
 def _as_frames(ds: xr.Dataset, variables: Sequence[str]) -> xr.DataArray:
@@ -250,13 +251,19 @@ def per_time_scores(forecasts: Mapping[str, xr.Dataset], truth: xr.Dataset, init
         out = out[:, :1]
     da = xr.DataArray(out, dims=("model", "variable", "metric", "region", "init_time", "lead_time"),
                       coords={"model": models, "variable": var_labels, "metric": names, "region": region_names,
-                              "init_time": inits, "lead_time": leads}, name="per_time")
+                              "init_time": inits,
+                              "lead_time": xr.Variable("lead_time", leads, attrs=_lead_attrs(first))}, name="per_time")
     da.attrs.update({"family": family, "data_range": data_range, "frame_scale": scale_note,
                      "convention": "frames" if family == "frames" else conv.name,
                      "convention_description": FRAMES_NOTE if family == "frames" else conv.description,
                      "pooled": int(family != "frames" and conv.pooled),
                      "climatology_method": climatology.attrs.get("climatology_method", "") if climatology is not None else ""})
     return da
+
+
+def _lead_attrs(forecast: xr.Dataset) -> dict[str, str]:
+    """The lead_time attrs that say what its values count (geostp_step, and units for months/years/frames)."""
+    return {k: v for k, v in forecast["lead_time"].attrs.items() if k in ("geostp_step", "units")}
 
 
 def _strip(da: xr.DataArray) -> xr.DataArray:
@@ -350,11 +357,9 @@ def relative_scorecard(per_time: xr.DataArray, reference: str, cfg: BootstrapCon
     return ds
 
 
-def _lead_label(lead: object) -> str:
-    if isinstance(lead, np.timedelta64):
-        hours = lead / np.timedelta64(1, "h")
-        return f"{hours:g}h"
-    return f"{lead}f"
+def _lead_labels(lead: xr.DataArray) -> dict[object, str]:
+    """lead_time value -> its label (`geostp.timeaxis`: 6h, 1month, 10f), keyed as pandas shows the values."""
+    return dict(zip(pd.Index(lead.values), timeaxis.coord_labels(lead.values, dict(lead.attrs))))
 
 
 def to_frame(scores: xr.Dataset) -> pd.DataFrame:
@@ -362,7 +367,7 @@ def to_frame(scores: xr.Dataset) -> pd.DataFrame:
     scores (OpenSTL convention) have lead "all"."""
     cols = [c for c in ("value", "ci_low", "ci_high", "block_length") if c in scores]
     df = scores[cols].to_dataframe().reset_index()
-    df["lead"] = df["lead_time"].map(lambda v: _lead_label(np.timedelta64(v) if isinstance(v, pd.Timedelta) else v))
+    df["lead"] = df["lead_time"].map(_lead_labels(scores["lead_time"]))
     if "pooled_value" in scores:
         pooled = scores[[f"pooled_{c}" for c in cols]].to_dataframe().reset_index()
         pooled = pooled.rename(columns={f"pooled_{c}": c for c in cols}).assign(lead=POOLED_LEAD)
@@ -393,9 +398,10 @@ def format_table(scores: xr.Dataset, metric: str = "rmse", variable: str | None 
             lines.append(f"{title}{where}{conv}, {int(scores['n_init'])} init times ({scores.attrs.get('bootstrap', '')})")
             rows = []
             blocks = []
-            for li, lead in enumerate(sub["lead_time"].values):
-                rows.append((_lead_label(lead), [_cell(sub.isel(lead_time=li), m, "") for m in models]))
-                blocks.append(f"{_lead_label(lead)}:{int(sub['block_length'].isel(lead_time=li).max())}"
+            labels = timeaxis.coord_labels(sub["lead_time"].values, dict(sub["lead_time"].attrs))
+            for li, lead in enumerate(labels):
+                rows.append((lead, [_cell(sub.isel(lead_time=li), m, "") for m in models]))
+                blocks.append(f"{lead}:{int(sub['block_length'].isel(lead_time=li).max())}"
                               if "block_length" in sub else "")
             if "pooled_value" in sub:
                 rows.append((POOLED_LEAD, [_cell(sub, m, "pooled_") for m in models]))
@@ -433,7 +439,7 @@ def write_scores(scores: xr.Dataset, out_dir: str | Path, stem: str = "scores",
     if scorecard is not None:
         paths["scorecard_csv"] = out_dir / f"{stem}_scorecard.csv"
         df = scorecard.to_dataframe().reset_index()
-        df["lead"] = df["lead_time"].map(lambda v: _lead_label(np.timedelta64(v) if isinstance(v, pd.Timedelta) else v))
+        df["lead"] = df["lead_time"].map(_lead_labels(scorecard["lead_time"]))
         atomic_write_text(paths["scorecard_csv"], df.drop(columns=["lead_time"]).to_csv(index=False))
         paths["scorecard_netcdf"] = out_dir / f"{stem}_scorecard.nc"
         atomic_write_bytes(paths["scorecard_netcdf"], _netcdf_bytes(scorecard))

@@ -17,6 +17,7 @@ import numpy as np
 import xarray as xr
 
 import geostp
+from geostp import timeaxis
 from geostp.cf import vertical_of
 from geostp.io import provenance
 from geostp.kinds import FRAMES_VAR, kind_of
@@ -45,7 +46,10 @@ def forecast_dataset(pred: Any, store: xr.Dataset, inits: np.ndarray, values: np
     which of its channels to keep. With `members`, values are (B, M, L, C, H, W) and get a `member` dim.
     """
     inits = np.asarray(inits)
-    valid = inits[:, None] + np.asarray(leads)[None, :]
+    # init + k steps in the data's own calendar (months by calendar), snapped to the data's own monthly stamp
+    k = timeaxis.lead_counts(leads, pred.frame_step)
+    valid = timeaxis.snap_to(timeaxis.add_steps(inits[:, None], pred.frame_step, k[None, :]),
+                             store["time"].values, pred.frame_step)
     keep = variables or pred.variables
     lead_dims: tuple[str, ...] = ("init_time", "member", "lead_time") if members is not None else ("init_time", "lead_time")
     coords: dict[str, Any] = {"init_time": ("init_time", inits), "lead_time": ("lead_time", leads),
@@ -74,8 +78,7 @@ def forecast_dataset(pred: Any, store: xr.Dataset, inits: np.ndarray, values: np
     for name, attrs in COORD_ATTRS.items():
         if name in ds.coords:
             ds[name].attrs.update(attrs)
-    if not np.issubdtype(np.asarray(leads).dtype, np.timedelta64):
-        ds["lead_time"].attrs["units"] = "frames"
+    ds["lead_time"].attrs.update(timeaxis.lead_attrs(pred.frame_step))
     ds.attrs = global_attrs(pred, store, source)
     return ds
 

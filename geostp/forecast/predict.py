@@ -25,7 +25,9 @@ from geostp.forecast.labels import forecast_dataset
 from geostp.kinds import LATLON, kind_of
 from geostp.training.contract import RunContract, check_fit
 from geostp.training.contract import frame_stride as contract_frame_stride
-from geostp.training.contract import is_frame_count as _is_int
+from geostp.timeaxis import (Step, format_time, is_datetime, lead_label, lead_values, parse_step, parse_time,
+                             step_position)
+from geostp.timeaxis import fields as time_fields
 
 if TYPE_CHECKING:  # torch is imported where a model runs: plotting and init-time parsing do without it
     import torch
@@ -119,61 +121,39 @@ def check_signature(pred: Predictor, store: xr.Dataset, source: str = "the data"
 
 # ---------------------------------------------------------------------------------- lead and init
 def parse_lead(lead: str | int | None, pred: Predictor) -> int:
-    """Number of model frames for a lead such as "72h", "5d" or a frame count ("20"); default T_out."""
+    """Number of model frames for a lead such as "72h", "5d", "6month", "year" or "20f"; default T_out.
+
+    A bare number counts frames on video runs; on dated runs it needs a unit (the error suggests one).
+    """
     if lead is None:
         return pred.t_out
     text = str(lead).strip()
-    if _is_int(text):
+    frame = parse_step(pred.frame_step)
+    if text.isdigit() and frame.kind != "frames":
         n = int(text)
-        if not _is_int(pred.frame_step) and n > 0:
-            raise DataError(f"lead {text!r} has no unit; give a duration such as {n * pd.Timedelta(pred.frame_step) // pd.Timedelta('1h')}h "
-                            f"(frames are {pred.frame_step} apart) or append 'f' for frames ({n}f)")
-    elif text.endswith("f") and _is_int(text[:-1]):
-        n = int(text[:-1])
-    else:
-        if _is_int(pred.frame_step):
-            raise DataError(f"lead {text!r}: this run's frames have no time unit; give a frame count such as 10")
-        try:
-            td = to_timedelta(text)
-        except ValueError:
-            raise DataError(f"lead {text!r} is not a duration such as 72h or 5d, nor a frame count") from None
-        ratio = td / pd.Timedelta(pred.frame_step)
-        if ratio != int(ratio):
-            raise DataError(f"lead {text} is not a whole number of frames ({pred.frame_step} apart)")
-        n = int(ratio)
-    if n < 1:
-        raise DataError(f"lead {text!r} must be at least one frame ({pred.frame_step})")
-    return n
-
-
-def to_timedelta(text: str) -> pd.Timedelta:
-    """pd.Timedelta of a duration such as 72h, 5d or 90min (lower-case days accepted)."""
-    import re
-
-    return pd.Timedelta(re.sub(r"(?<=\d)d\b", "D", text.strip()))
+        raise DataError(f"lead {text!r} has no unit; give it in steps such as {lead_label(n, frame)} "
+                        f"(frames are {frame.label} apart) or append 'f' for frames ({n}f)")
+    try:
+        want = parse_step(text, "lead")
+    except ConfigError as exc:
+        raise DataError(str(exc)) from None
+    if want.kind == "frames":
+        return want.n
+    return want.frames_of(frame, "lead")
 
 
 def lead_times(pred: Predictor, n_frames: int) -> np.ndarray:
-    """Lead-time coordinate values: timedelta64 multiples of the frame step, or frame counts for video."""
-    k = np.arange(1, n_frames + 1)
-    if _is_int(pred.frame_step):
-        return k * int(pred.frame_step)
-    return (k * pd.Timedelta(pred.frame_step).to_timedelta64()).astype("timedelta64[ns]")
+    """Lead-time coordinate values (`geostp.timeaxis.lead_values`): timedelta64 multiples of a duration
+    step; counts of months, years or frames otherwise (the coordinate's attrs say which)."""
+    return lead_values(pred.frame_step, n_frames)
 
 
 def _parse_time(text: str, like: np.ndarray) -> Any:
-    if np.issubdtype(like.dtype, np.datetime64):
-        try:
-            return np.datetime64(pd.Timestamp(text).to_datetime64(), "ns")
-        except ValueError:
-            raise DataError(f"init time {text!r} is not a date such as 2018-01-01T00") from None
-    if not _is_int(text):
-        raise DataError(f"init time {text!r}: this store counts frames, give an integer")
-    return like.dtype.type(int(text))
+    return parse_time(text, like)
 
 
 def _fmt(t: Any) -> str:
-    return str(pd.Timestamp(t)) if isinstance(t, np.datetime64) else str(t)
+    return format_time(t)
 
 
 def history_ok(times: np.ndarray, stride: int, base_step: Any, t_in: int) -> np.ndarray:
@@ -184,8 +164,7 @@ def history_ok(times: np.ndarray, stride: int, base_step: Any, t_in: int) -> np.
     first = (t_in - 1) * stride
     if n <= first:
         return ok
-    t = _as_int(times)
-    base = _as_int(pd.Timedelta(base_step).to_timedelta64()) if np.issubdtype(times.dtype, np.datetime64) else int(base_step)
+    t, base = step_position(times, base_step)
     p = np.arange(first, n)
     good = np.ones(len(p), bool)
     for k in range(1, t_in):
@@ -208,8 +187,8 @@ def resolve_inits(store: xr.Dataset, spec: str | Sequence[str] | None, pred: Pre
     if spec is None:  # the test split; on sub-daily data at 00 and 12 UTC, WeatherBench2's init hours
         inits = _split_inits(store, "test", pred, n_frames, stride)
         init_hours = kind_of(store).init_hours  # the data kind's default (None: every step)
-        if init_hours and np.issubdtype(inits.dtype, np.datetime64):
-            hours = (inits - inits.astype("datetime64[D]")) // np.timedelta64(1, "h")
+        if init_hours and is_datetime(inits) and len(inits) and parse_step(base).kind == "duration":
+            hours = time_fields(inits)["hour"]
             if len(np.unique(hours)) > 2 and np.isin(hours, init_hours).any():
                 inits = inits[np.isin(hours, init_hours)]
         return inits
@@ -229,7 +208,7 @@ def resolve_inits(store: xr.Dataset, spec: str | Sequence[str] | None, pred: Pre
                 raise DataError(f"init range {item!r} must look like START/END or START/END/STEP")
             a, b = _parse_time(parts[0], times), _parse_time(parts[1], times)
             sel = (times >= a) & (times <= b)
-            step = _parse_time_step(parts[2], times) if len(parts) == 3 else _frame_duration(pred, times)
+            step = _parse_time_step(parts[2]) if len(parts) == 3 else parse_step(pred.frame_step)
             sel &= _on_grid(times, a, step)
             if not sel.any():
                 raise DataError(f"init range {item!r} contains no time of the data ({_fmt(times[0])} .. {_fmt(times[-1])}); "
@@ -256,34 +235,18 @@ def resolve_inits(store: xr.Dataset, spec: str | Sequence[str] | None, pred: Pre
     return inits[np.sort(first)]
 
 
-def _as_int(values: Any) -> np.ndarray:
-    """Times or durations as int64 (ns for datetimes) so that modular arithmetic works for both kinds."""
-    arr = np.asarray(values)
-    if np.issubdtype(arr.dtype, np.datetime64):
-        return arr.astype("datetime64[ns]").astype(np.int64)
-    if np.issubdtype(arr.dtype, np.timedelta64):
-        return arr.astype("timedelta64[ns]").astype(np.int64)
-    return arr.astype(np.int64)
+def _on_grid(times: np.ndarray, start: Any, step: Step) -> np.ndarray:
+    """Mask of times that are start + k * step (calendar-aware)."""
+    t, unit = step_position(times, step)
+    t0, _ = step_position(np.asarray([start], dtype=np.asarray(times).dtype), step)
+    return (t - t0[0]) % unit == 0
 
 
-def _on_grid(times: np.ndarray, start: Any, step: Any) -> np.ndarray:
-    """Mask of times that are start + k * step."""
-    return (_as_int(times) - _as_int(start)) % _as_int(step) == 0
-
-
-def _frame_duration(pred: Predictor, like: np.ndarray) -> Any:
-    if np.issubdtype(like.dtype, np.datetime64):
-        return pd.Timedelta(pred.frame_step).to_timedelta64()
-    return like.dtype.type(int(pred.frame_step))
-
-
-def _parse_time_step(text: str, like: np.ndarray) -> Any:
-    if np.issubdtype(like.dtype, np.datetime64):
-        try:
-            return to_timedelta(text).to_timedelta64()
-        except ValueError:
-            raise DataError(f"init step {text!r} is not a duration such as 12h") from None
-    return like.dtype.type(int(text))
+def _parse_time_step(text: str) -> Step:
+    try:
+        return parse_step(text, "init step")
+    except ConfigError as exc:
+        raise DataError(str(exc)) from None
 
 
 def _split_inits(store: xr.Dataset, split: str, pred: Predictor, n_frames: int, stride: int) -> np.ndarray:

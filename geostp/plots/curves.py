@@ -9,14 +9,13 @@ import numpy as np
 import xarray as xr
 
 from geostp.errors import DataError
+from geostp.timeaxis import lead_numbers
 
 STYLE = {"persistence": {"color": "0.45", "linestyle": "--"}, "climatology": {"color": "0.2", "linestyle": ":"}}
 
 
-def _lead_axis(leads: np.ndarray) -> tuple[np.ndarray, str]:
-    if np.issubdtype(leads.dtype, np.timedelta64):
-        return leads / np.timedelta64(1, "h"), "lead time [h]"
-    return leads.astype(float), "lead time [frames]"
+def _lead_axis(lead: xr.DataArray) -> tuple[np.ndarray, str]:
+    return lead_numbers(lead.values, dict(lead.attrs))
 
 
 def skill_figure(scores: xr.Dataset, metric: str = "rmse") -> Any:
@@ -31,7 +30,7 @@ def skill_figure(scores: xr.Dataset, metric: str = "rmse") -> Any:
     if "region" in scores.dims:  # one region per figure: the first (global by default)
         scores = scores.isel(region=0)
     variables = [str(v) for v in scores["variable"].values]
-    x, xlabel = _lead_axis(scores["lead_time"].values)
+    x, xlabel = _lead_axis(scores["lead_time"])
     fig, axes = plt.subplots(1, len(variables), figsize=(4.6 * len(variables), 3.4), squeeze=False, layout="constrained")
     for ax, var in zip(axes[0], variables):
         sub = scores.sel(variable=var, metric=metric)

@@ -11,6 +11,7 @@ import xarray as xr
 
 from geostp.errors import DataError
 from geostp.kinds import FRAMES_VAR
+from geostp.timeaxis import coord_labels
 
 
 def _frames_of(store: xr.Dataset, channels: list[str], times: np.ndarray) -> np.ndarray | None:
@@ -42,6 +43,7 @@ def frames_figure(forecast: xr.Dataset, store: xr.Dataset | None, init_index: in
     n_lead = min(len(leads), max_cols)
     t_in = int(forecast.attrs.get("t_in", 1))
     step = leads[0]
+    lead_labels = coord_labels(leads, dict(forecast["lead_time"].attrs))
     inputs = truth = None
     if store is not None:
         in_times = init - step * np.arange(min(t_in, max_cols) - 1, -1, -1)
@@ -63,7 +65,7 @@ def frames_figure(forecast: xr.Dataset, store: xr.Dataset | None, init_index: in
             ax.set_yticks([])
             if j < len(frames):
                 im = ax.imshow(frames[j], cmap="gray" if vmin >= 0 and vmax <= 1 else "viridis", vmin=vmin, vmax=vmax)
-                label = f"t-{len(frames) - 1 - j}" if name == "input" else f"+{j + 1}"
+                label = f"t-{len(frames) - 1 - j}" if name == "input" else f"+{lead_labels[j]}"
                 ax.set_title(label, fontsize=7)
             else:
                 ax.axis("off")

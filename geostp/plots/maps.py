@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from geostp.errors import DataError, GeostpError, UnknownNameError, missing_extra
-from geostp.forecast.predict import to_timedelta
+from geostp.errors import ConfigError, DataError, GeostpError, UnknownNameError, missing_extra
+from geostp import timeaxis
 
 SEQUENTIAL = {"t850": "RdYlBu_r", "t2m": "RdYlBu_r", "z500": "viridis"}
 
@@ -48,28 +48,25 @@ def offline_cartopy() -> Iterator[Any]:
 
 
 def _fmt_time(t: Any) -> str:
-    return pd.Timestamp(t).strftime("%Y-%m-%d %H:%M UTC") if isinstance(t, np.datetime64) else str(t)
+    if not timeaxis.is_datetime(np.asarray([t])):
+        return str(t)
+    return timeaxis.format_time(t)[:16].replace("T", " ") + " UTC"
 
 
-def _lead_label(lead: Any) -> str:
-    if isinstance(lead, np.timedelta64):
-        return f"+{lead / np.timedelta64(1, 'h'):g}h"
-    return f"+{lead} frames"
+def _lead_label(forecast: xr.Dataset, index: int) -> str:
+    lead = forecast["lead_time"]
+    return "+" + timeaxis.coord_labels(lead.values, dict(lead.attrs))[index]
 
 
 def select_lead(forecast: xr.Dataset, lead: str | None) -> int:
-    """Index of a lead such as '72h', '3d' or a frame count; default the last lead."""
-    leads = forecast["lead_time"].values
+    """Index of a lead such as '72h', '3d', '6month' or '10f'; default the last lead."""
+    leads = forecast["lead_time"]
     if lead is None:
         return len(leads) - 1
     try:
-        want = to_timedelta(lead).to_timedelta64() if np.issubdtype(leads.dtype, np.timedelta64) else int(lead)
-    except ValueError:
-        raise DataError(f"lead {lead!r} is not a duration such as 72h") from None
-    hits = np.flatnonzero(leads == want)
-    if len(hits) == 0:
-        raise DataError(f"lead {lead} is not in the forecast; its leads: {', '.join(_lead_label(v)[1:] for v in leads)}")
-    return int(hits[0])
+        return timeaxis.lead_index(leads.values, dict(leads.attrs), lead)
+    except ConfigError as exc:
+        raise DataError(str(exc)) from None
 
 
 def select_init(forecast: xr.Dataset, init: str | None) -> int:
@@ -77,10 +74,7 @@ def select_init(forecast: xr.Dataset, init: str | None) -> int:
     inits = forecast["init_time"].values
     if init is None:
         return 0
-    try:
-        want = np.datetime64(pd.Timestamp(init).to_datetime64(), "ns") if np.issubdtype(inits.dtype, np.datetime64) else int(init)
-    except ValueError:
-        raise DataError(f"init {init!r} is not a time such as 2018-01-01T00") from None
+    want = timeaxis.parse_time(init, inits)
     hits = np.flatnonzero(inits == want)
     if len(hits) == 0:
         raise DataError(f"init {init} is not in the forecast; it has {len(inits)} init times "
@@ -145,7 +139,6 @@ def map_figure(forecast: xr.Dataset, var: str, lead_index: int, init_index: int 
     field = forecast[var].isel(init_time=init_index, lead_time=lead_index).load()
     field = field.drop_vars([c for c in field.coords if c not in ("lat", "lon")])
     init_t = forecast["init_time"].values[init_index]
-    lead = forecast["lead_time"].values[lead_index]
     valid = forecast["valid_time"].values[init_index, lead_index]
     units = forecast[var].attrs.get("units", "")
     name = forecast[var].attrs.get("long_name", var)
@@ -182,7 +175,7 @@ def map_figure(forecast: xr.Dataset, var: str, lead_index: int, init_index: int 
         cb = fig.colorbar(mesh, ax=ax, orientation="horizontal", shrink=0.8, pad=0.04)
         u = f" [{units}]" if units else ""
         cb.set_label(f"{var} error (forecast − truth){u}" if k == 2 else f"{var}{u}")
-    head = f"{name} ({var}) valid {_fmt_time(valid)}, init {_fmt_time(init_t)} {_lead_label(lead)}"
+    head = f"{name} ({var}) valid {_fmt_time(valid)}, init {_fmt_time(init_t)} {_lead_label(forecast, lead_index)}"
     fig.suptitle(_title(head, width, 11), fontsize=11)
     return fig
 

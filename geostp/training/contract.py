@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 import geostp
-from geostp.errors import IntegrityError, RunMismatchError, StoreError
+from geostp import timeaxis
+from geostp.errors import GeostpError, IntegrityError, RunMismatchError, StoreError
 
 RUN_FORMAT = "geostp-run"
 RUN_FORMAT_VERSION = 1
@@ -28,20 +28,13 @@ SIGNATURE_KEYS = ("variables", "grid_kind", "grid", "time_step", "frame_step", "
 
 
 def is_frame_count(step: Any) -> bool:
-    """Whether a step is a bare frame count ("1", 3) rather than a duration ("6h")."""
-    try:
-        int(str(step))
-        return True
-    except ValueError:
-        return False
+    """Whether a step counts frames ("1", 3, "20f") rather than time ("6h", "month")."""
+    return timeaxis.parse_step(step).kind == "frames"
 
 
 def times(step: str, n: int) -> str:
-    """`n` store time steps as one step string ("6h" * 2 -> "12h"; "1" * 3 -> "3")."""
-    if is_frame_count(step):
-        return str(int(step) * n)
-    hours = pd.Timedelta(step) * n / pd.Timedelta("1h")
-    return f"{hours:g}h" if hours == int(hours) else f"{int(pd.Timedelta(step).value * n)}ns"
+    """`n` store time steps as one step label ("6h" * 2 -> "12h"; "1month" * 3 -> "3month"; "1" * 3 -> "3f")."""
+    return (timeaxis.parse_step(step) * n).label
 
 
 def grid_summary(values: Any) -> str:
@@ -61,12 +54,10 @@ def same_coords(a: Any, b: Any) -> bool:
 def frame_stride(time_step: str, frame_step: str) -> int:
     """How many store time steps one model frame spans (the run's frame step over the store's time step)."""
     base = str(time_step)
-    if is_frame_count(frame_step) or is_frame_count(base):
-        if not (is_frame_count(frame_step) and is_frame_count(base)):
-            raise RunMismatchError(f"frame step mismatch: the run steps {frame_step!r} per frame, the data {base!r}")
-        ratio = int(frame_step) / int(base)
-    else:
-        ratio = pd.Timedelta(frame_step) / pd.Timedelta(base)
+    try:
+        ratio = timeaxis.parse_step(frame_step).ratio(timeaxis.parse_step(base))
+    except ValueError:
+        raise RunMismatchError(f"frame step mismatch: the run steps {frame_step!r} per frame, the data {base!r}") from None
     if ratio < 1 or ratio != int(ratio):
         raise RunMismatchError(
             f"frame step mismatch: the run was trained on frames {frame_step} apart, the data has a time step of "
@@ -132,13 +123,8 @@ class DataSignature:
         return times(self.time_step, self.frame_step)
 
     def lead_labels(self, n: int | None = None) -> list[str]:
-        """Labels of the lead times 1..n (default T_out): "6h", "12h", ... or "1", "2", ... for frames."""
-        n = self.t_out if n is None else n
-        try:
-            step = pd.Timedelta(self.lead_step)
-        except ValueError:
-            return [str(int(self.lead_step) * k) for k in range(1, n + 1)]
-        return [duration_label(step * k) for k in range(1, n + 1)]
+        """Labels of the lead times 1..n (default T_out): "6h", "12h", ..., "1month", ... or "1f", ... (timeaxis)."""
+        return timeaxis.lead_labels(self.t_out if n is None else n, self.step)
 
     def fit(self, store: Any, model_name: str = "", source: str = "the data") -> int:
         """`check_fit` of this signature against a store; returns the frame stride."""
@@ -152,15 +138,19 @@ class DataSignature:
             if key == "grid":
                 if a.keys() != b.keys() or not all(same_coords(a[k], b[k]) for k in a):
                     out.append(f"grid: {_grid_text(a)} vs {_grid_text(b)}")
+            elif key == "time_step" and _same_step(a, b):
+                continue
             elif a != b:
                 out.append(f"{key}: {a!r} vs {b!r}")
         return out
 
 
-def duration_label(td: pd.Timedelta) -> str:
-    """"6h", or "30min" for durations that are not whole hours."""
-    hours = td / pd.Timedelta("1h")
-    return f"{int(hours)}h" if hours == int(hours) else f"{int(td / pd.Timedelta('1min'))}min"
+def _same_step(a: str, b: str) -> bool:
+    """Two store time steps written differently (1D and 1d, 24h and 1d) are the same step."""
+    try:
+        return timeaxis.parse_step(a) == timeaxis.parse_step(b)
+    except GeostpError:
+        return False
 
 
 def _grid_text(grid: dict[str, list[float]]) -> str:

@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from torch.utils.data import Sampler
 
-from geostp.training.contract import DataSignature, duration_label
+from geostp import timeaxis
 from geostp.data.loader import batch_loader  # noqa: F401  (the one loader, used by the training loop)
 from geostp.data.resolve import resolve_store
 from geostp.data.source import WindowSource
+from geostp.training.contract import DataSignature
 from geostp.data.store import GRID_DIMS, open_store, select_variables
 from geostp.data.windows import open_windows
 from geostp.errors import ConfigError, UnknownNameError
@@ -54,10 +54,7 @@ def open_data(cfg: DataConfig) -> TrainData:
     grid = {d: (ds[d].values.astype(float).tolist() if d in ds.coords else list(map(float, range(ds.sizes[d]))))
             for d in dims}
     time_step = str(ds.attrs["time_step"])
-    try:
-        lead_step = duration_label(pd.Timedelta(time_step) * frame_step)
-    except ValueError:
-        lead_step = str(int(time_step) * frame_step)
+    lead_step = (timeaxis.parse_step(time_step) * frame_step).label
     signature = DataSignature(
         variables=variables, grid_kind=grid_kind, grid=grid, time_step=time_step, frame_step=frame_step,
         t_in=t_in, t_out=t_out, lead_step=lead_step, units={v: str(ds[v].attrs.get("units", "")) for v in variables},

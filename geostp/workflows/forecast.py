@@ -32,6 +32,7 @@ from geostp.kinds import kind_of
 from geostp.forecast.distributed import process_group, write_distributed
 from geostp.locks import target_lock
 from geostp.storage import is_url
+from geostp.timeaxis import coord_labels, lead_label
 
 Echo = Callable[[str], Any]
 
@@ -151,12 +152,7 @@ def _default_out(pred: Predictor, variables: Sequence[str], init_label: str, lea
 
 
 def _lead_label(pred: Predictor, n_frames: int) -> str:
-    from geostp.forecast.predict import lead_times
-
-    last = lead_times(pred, n_frames)[-1]
-    if isinstance(last, np.timedelta64):
-        return f"{last / np.timedelta64(1, 'h'):g}h"
-    return f"{last}f"
+    return lead_label(n_frames, pred.frame_step)
 
 
 @contextlib.contextmanager
@@ -366,8 +362,7 @@ def _draw(forecast: xr.Dataset, src: DataSource, req: ForecastRequest, out: Path
         from geostp.plots.maps import plot_map
 
         var = req.variables[0]
-        lead = forecast["lead_time"].values[-1]
-        label = f"{lead / np.timedelta64(1, 'h'):g}h" if isinstance(lead, np.timedelta64) else str(lead)
+        label = coord_labels(forecast["lead_time"].values, dict(forecast["lead_time"].attrs))[-1]
         png = Path(req.plot_out) if req.plot_out else folder / f"{stem}-{var}-{label}.png"
         if reuse and png.is_file():
             return png

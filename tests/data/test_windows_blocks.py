@@ -156,7 +156,7 @@ def test_clear_errors(chunked):
         open_windows(path, "train", 2, 2, step="9h")
     with pytest.raises(DataError, match="not a whole multiple"):
         open_windows(path, "train", 2, 2, step="3h")
-    with pytest.raises(DataError, match="not a duration"):
+    with pytest.raises(DataError, match="neither a duration"):
         open_windows(path, "train", 2, 2, step="often")
     with pytest.raises(DataError, match="t_in and t_out must be >= 1"):
         open_windows(path, "train", 0, 2)

@@ -69,7 +69,7 @@ def test_truth_without_the_valid_times(tiny_store, tmp_path):
     other = tmp_path / "early.zarr"
     write_store(early.assign_coords(split=("time", np.where(early.time.dt.year == 2000, "train", "valid"))), other,
                 catalog="test", time_step="6h", norm_kind="zscore", default_t_in=4, default_t_out=4, progress=False)
-    with pytest.raises(DataError, match=r"none of the forecast's valid times.*2003-04-01.*2000-01-01 00:00:00 \.\. 2001-12-31"):
+    with pytest.raises(DataError, match=r"none of the forecast's valid times.*2003-04-01.*2000-01-01T00:00:00 \.\. 2001-12-31"):
         scored_inits(fc, open_store(other))
 
 

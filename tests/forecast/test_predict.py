@@ -97,9 +97,9 @@ def test_init_outside_data_or_without_history(run_dir, tiny_store):
     path, _ = tiny_store
     store = open_store(path)
     pred = Predictor.from_run(run_dir)
-    with pytest.raises(DataError, match=r"2010-01-01.*not in the data.*2000-01-01 18:00:00 \.\. 2003-12-31 18:00:00"):
+    with pytest.raises(DataError, match=r"2010-01-01.*not in the data.*2000-01-01T18:00:00 \.\. 2003-12-31T18:00:00"):
         resolve_inits(store, "2010-01-01T00", pred, 4, 1)
-    with pytest.raises(DataError, match="lacks 4 input frames.*2000-01-01 18:00:00"):
+    with pytest.raises(DataError, match="lacks 4 input frames.*2000-01-01T18:00:00"):
         resolve_inits(store, "2000-01-01T06", pred, 4, 1)
     with pytest.raises(DataError, match="lack 4 input frames"):  # the tiny store has a gap 2000-03-01..05
         resolve_inits(store, "2000-03-05T00/2000-03-06T00", pred, 4, 1)
