@@ -40,7 +40,7 @@ _UNIT_ALIASES = {
 }
 _STEP_RE = re.compile(r"^\s*(?P<n>\d+)?\s*(?P<unit>[A-Za-z]+)?\s*$")
 #: Default input length of a quick run per step unit (documented in docs/own-data.md).
-DEFAULT_T_IN = {"s": 12, "min": 12, "h": 12, "d": 10, "month": 12, "year": 5, "f": 10}
+DEFAULT_T_IN = {"s": 4, "min": 4, "h": 4, "d": 10, "month": 12, "year": 5, "f": 10}
 #: Calendars cftime knows, by their CF names (aliases map to one name).
 CALENDARS = {
     "standard": "standard", "gregorian": "standard", "proleptic_gregorian": "proleptic_gregorian",

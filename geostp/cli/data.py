@@ -156,6 +156,44 @@ def prepare(catalog, more_vars, root, variables, out, splits, step, resolution, 
 
 
 @data.command()
+@click.argument("paths", nargs=-1, required=True, metavar="PATH...")
+@click.option("--var", "variables", multiple=True, metavar="NAME", help="Variable(s) to check (default: every data variable).")
+def check(paths: tuple[str, ...], variables: tuple[str, ...]) -> None:
+    """Say what geostp sees in any NetCDF/GRIB file, glob or Zarr store, before anything is written: variables,
+    units, grid and its axes, calendar and step, levels, the NaN pattern (a static mask or missing values),
+    what prepare would do, and the exact prepare command to run. Given one geostp store, verify it in full
+    instead: completion flag, every chunk on disk, each array's sha256 against the digests recorded when it
+    was written, leftover temporary outputs beside it (exit 2 on a problem).
+
+    \b
+    Examples:
+      geostp data check air.mon.mean.nc
+      geostp data check 'sst/*.nc' --var sst
+      geostp data check wb.zarr
+    """
+    from geostp.data.check import check as run_check, is_geostp_store
+
+    if len(paths) == 1 and not variables and is_geostp_store(paths[0]):
+        _verify_store(paths[0])
+        return
+    click.echo("\n".join(run_check(list(paths), list(variables) or None)))
+
+
+def _verify_store(store: str) -> None:
+    """`geostp data check STORE` on a geostp store: its integrity in full."""
+    from geostp.data.store import open_store, verify_digests
+    from geostp.data.summary import leftover_lines
+
+    ds = open_store(store)
+    verify_digests(store, ds, full=True)
+    recorded = "sha256 of every array matches its record" if ds.attrs.get("geostp_digests") else \
+        "complete (written before digests were recorded: chunks checked, no sha256)"
+    click.echo(f"{store}: ok, {recorded}")
+    for line in leftover_lines(store):
+        click.echo(line)
+
+
+@data.command()
 @click.argument("store")
 @storage_options_option
 def info(store: str) -> None:
@@ -175,28 +213,6 @@ def info(store: str) -> None:
 
         store = str(resolve_store(store))
     click.echo(summarize_store(store))
-
-
-@data.command()
-@click.argument("store", type=click.Path())
-def check(store: str) -> None:
-    """Verify a store in full: completion flag, every chunk on disk, and each array's sha256 against the
-    digests recorded when it was written; report leftover temporary outputs beside it. Exit 2 on a problem.
-
-    \b
-    Example:
-      geostp data check wb.zarr
-    """
-    from geostp.data.store import open_store, verify_digests
-    from geostp.data.summary import leftover_lines
-
-    ds = open_store(store)
-    verify_digests(store, ds, full=True)
-    recorded = "sha256 of every array matches its record" if ds.attrs.get("geostp_digests") else \
-        "complete (written before digests were recorded: chunks checked, no sha256)"
-    click.echo(f"{store}: ok, {recorded}")
-    for line in leftover_lines(store):
-        click.echo(line)
 
 
 @data.command()

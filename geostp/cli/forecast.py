@@ -25,9 +25,14 @@ from geostp.cli.options import storage_options_option, zarr_format_option
                    "in it), `all` (every time with enough history), one time 2018-03-01T00, a range "
                    "2018-03-01/2018-03-31 or 2018-03-01/2018-03-31/12h. Default: the test split at 00 and 12 UTC "
                    "(WeatherBench2's init hours; every step for video and traffic).")
-@click.option("--lead", default=None, metavar="DURATION",
-              help="Forecast horizon, e.g. 72h, 5d, or 20f (frames). Beyond the run's T_out the model rolls out "
-                   "autoregressively on its own predictions. Default: the run's T_out.")
+@click.option("--lead", default=None, metavar="STEP",
+              help="Forecast horizon, e.g. 72h, 5d, month, 6month, year, or 20f (frames). Beyond the run's T_out "
+                   "the model rolls out autoregressively on its own predictions. Default: the run's T_out.")
+@click.option("--t-in", "t_in", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Input frames of the quick run trained when no run fits the data (default per time step: "
+                   "4 sub-daily, 10 daily, 12 monthly, 5 yearly; T_out: --lead, else 12, 10, 12, 5).")
+@click.option("--quick-steps", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Training steps of that quick run (default: the recipe's 400; fewer for a smoke test).")
 @click.option("--out", type=click.Path(), default=None,
               help="Output Zarr (default: RUN_DIR/forecasts/<vars>-<init>-<lead>-<key>.zarr, reused when asked again).")
 @click.option("--plot/--no-plot", default=True, show_default=True,
@@ -56,9 +61,9 @@ from geostp.cli.options import storage_options_option, zarr_format_option
 @zarr_format_option
 @storage_options_option
 def forecast(model: str, variables: tuple[str, ...], run: str | None, data: str | None, init: tuple[str, ...],
-             lead: str | None, out: str | None, plot: bool, device: str, batch_size: int, overwrite: bool,
-             append: bool, no_score: bool, wait: bool, members: int, ensemble: str, perturb_amplitude: float,
-             init_chunk: int | None, zarr_format: int | None) -> None:
+             lead: str | None, t_in: int | None, quick_steps: int | None, out: str | None, plot: bool, device: str,
+             batch_size: int, overwrite: bool, append: bool, no_score: bool, wait: bool, members: int, ensemble: str,
+             perturb_amplitude: float, init_chunk: int | None, zarr_format: int | None) -> None:
     """Forecast VARIABLES with MODEL and write a CF Zarr in physical units.
 
     The output has dims (init_time, lead_time, lat, lon) per variable (video and traffic: one `frames`
@@ -74,13 +79,15 @@ def forecast(model: str, variables: tuple[str, ...], run: str | None, data: str 
       geostp forecast --model simvpv2 --var z500 --run runs/simvpv2-wb --data wb5.625.zarr --out fc.zarr
       geostp forecast --model vip_mixer --var t850 --init 2018-06-01/2018-06-30 --out fc.zarr --append
       geostp forecast --model vip_mixer --var t850 --members 8 --init 2018-01-01/2018-01-31
+      geostp forecast --model vip_mixer --var air --data ncep_monthly.zarr --t-in 12 --lead 6month
     """
     from geostp.workflows.forecast import ForecastRequest, run_forecast, summary_lines
 
     req = ForecastRequest(model=model, variables=list(variables), run=run, data=data, init=list(init) or None,
-                          lead=lead, out=out, plot=plot, device=device, batch_size=batch_size, overwrite=overwrite,
-                          append=append, score=not no_score, wait=wait, members=members, ensemble=ensemble,
-                          perturb_amplitude=perturb_amplitude, zarr_format=zarr_format, init_chunk=init_chunk)
+                          lead=lead, t_in=t_in, quick_steps=quick_steps, out=out, plot=plot, device=device,
+                          batch_size=batch_size, overwrite=overwrite, append=append, score=not no_score, wait=wait,
+                          members=members, ensemble=ensemble, perturb_amplitude=perturb_amplitude,
+                          zarr_format=zarr_format, init_chunk=init_chunk)
     result = run_forecast(req, echo=click.echo)
     if int(os.environ.get("RANK", "0")) == 0:  # under `accelerate launch`, rank 0 reports for all
         click.echo("\n".join(summary_lines(result, variables)))

@@ -23,6 +23,7 @@ from geostp.catalogs.registry import get_reader
 from geostp.catalogs.spec import load_catalog
 from geostp.data.regrid import RegridRequest, regrid
 from geostp.data import sample_reader  # noqa: F401  (registers the `sample` catalog's reader)
+from geostp.data.masks import attach_masks, find_static_masks, mask_name
 from geostp.data.store import write_store
 from geostp import storage
 from geostp.errors import ConfigError, DataError, GeostpError, TargetExistsError, missing_extra
@@ -109,12 +110,16 @@ def check_splits(ds: xr.Dataset, wanted: Mapping[str, str], source_time: np.ndar
             )
 
 
-def find_nans(ds: xr.Dataset, variables: list[str], progress: bool) -> dict[str, tuple[int, str]]:
-    """Per variable with NaNs: (count, first location as 'time=..., lat=..., lon=...'); one dask pass."""
+def find_nans(ds: xr.Dataset, variables: list[str], progress: bool,
+              masks: Mapping[str, xr.DataArray] | None = None) -> dict[str, tuple[int, str]]:
+    """Per variable with NaNs outside its static mask: (count, first location as 'time=..., lat=..., lon=...');
+    one dask pass."""
     import dask
 
+    masks = masks or {}
     grid = [d for d in ds[variables[0]].dims if d != "time"]
-    lazy = {v: ds[v].isnull().sum(grid) for v in variables if np.issubdtype(ds[v].dtype, np.floating)}
+    missing = {v: ds[v].isnull() & ~masks[v] if v in masks else ds[v].isnull() for v in variables}
+    lazy = {v: missing[v].sum(grid) for v in variables if np.issubdtype(ds[v].dtype, np.floating)}
     if not lazy:
         return {}
     with _progress(progress, "checking for NaNs"):
@@ -124,8 +129,8 @@ def find_nans(ds: xr.Dataset, variables: list[str], progress: bool) -> dict[str,
         total = int(counts.sum())
         if total:
             ti = int(np.argmax(counts.values > 0))
-            frame = ds[v].isel(time=ti).values
-            idx = np.unravel_index(int(np.argmax(np.isnan(frame))), frame.shape)
+            frame = missing[v].isel(time=ti).values
+            idx = np.unravel_index(int(np.argmax(frame)), frame.shape)
             t = ds["time"].values[ti]
             t = timeaxis.format_time(t)
             where = ", ".join([f"time={t}"] + [f"{d}={ds[d].values[i]:g}" for d, i in zip(grid, idx)])
@@ -245,15 +250,25 @@ def prepare(
         if regrid_req.wanted():
             ds, regridded = regrid(ds, regrid_req)
         names = list(ds.data_vars)
-        nans = find_nans(ds, names, progress and not scheduler)
+        grid = [d for d in ds[names[0]].dims if d != "time"]
+        masks = find_static_masks(ds, names, grid)  # NaN at every train time: land in SST, a mask, not missing data
+        nans = find_nans(ds, names, progress and not scheduler, masks)
         if nans and fill is None:
             lines = [f"  {v}: {n} NaN values, first at {where}" for v, (n, where) in nans.items()]
             raise DataError(
-                "the source has NaNs in the selected times:\n" + "\n".join(lines)
+                "the source has NaNs that come and go in the selected times"
+                + (" (cells NaN at every train time are a static mask and are not counted)" if masks else "")
+                + ":\n" + "\n".join(lines)
                 + "\npass --fill VALUE, --fill mean or --fill nearest to fill them, or choose other --splits"
             )
         if nans:
             ds = apply_fill(ds, nans, fill)
+        ds = attach_masks(ds, masks)
+        for v, m in masks.items():
+            n = int(m.sum())
+            source.notes.append(f"{v}: {n} of {m.size} grid cells ({100 * n / m.size:.1f}%) are NaN at every time of "
+                                f"the train split: stored as the static mask {mask_name(v)} (ignored by losses and "
+                                "metrics, NaN in forecasts)")
         for note in source.notes:
             echo(f"note: {note}")
         if source.static is not None:
@@ -262,7 +277,8 @@ def prepare(
             catalog=spec.name, source_root=str(root), source_files=source.files,
             request={"variables": names, "splits": split_rules, "step": time_step, "resolution": resolution, "fill": fill,
                      "levels": req.levels},
-            filled={v: n for v, (n, _) in nans.items()} if fill else {}, notes=source.notes, catalog_spec=spec.to_dict(),
+            filled={v: n for v, (n, _) in nans.items()} if fill else {},
+            masked_cells={v: int(m.sum()) for v, m in masks.items()}, notes=source.notes, catalog_spec=spec.to_dict(),
             **({"regrid": regridded} if regridded else {}),
         )
         write_store(

@@ -22,6 +22,7 @@ from torch.utils.data import Dataset
 
 from geostp.data.buffers import BufferPool
 from geostp.data.chunks import ChunkReader
+from geostp.data.masks import store_masks
 from geostp.data.normalize import Normalizer
 from geostp.data.store import GRID_DIMS, open_group, open_store, select_variables
 from geostp.errors import ConfigError, DataError, UnknownNameError
@@ -137,6 +138,10 @@ class WindowDataset(Dataset):
         self.grid_dims = GRID_DIMS[ds.attrs["grid_kind"]]
         self.shape = tuple(ds.sizes[d] for d in self.grid_dims)
         self.frame_shape = (len(self.variables), *self.shape)
+        # static mask (C, H, W), True = masked: NaN in the store, 0 (the normalised mean) in every window
+        self.mask = store_masks(ds, self.variables)
+        if self.mask is not None:
+            self.mask.setflags(write=False)
         enc = ds[self.variables[0]].encoding  # blocks align with v3 shards (one object each), else with chunks
         self.time_chunk = int((enc.get("shards") or enc.get("chunks") or (len(self._time),))[0])
         self.in_memory = bool(in_memory)
@@ -208,6 +213,8 @@ class WindowDataset(Dataset):
             for a, z, decoded in reader.chunks(lo, hi):  # normalise each decoded chunk into the block
                 for i in range(0, z - a, _PIECE):  # cache-sized pieces: three passes over hot memory
                     self._normalize_into(decoded[i : i + _PIECE], c, dest[a - lo + i : min(z, a + i + _PIECE) - lo])
+        if self.mask is not None:
+            out[:, self.mask] = 0.0
         return out
 
     def _spare_block(self, b: int) -> np.ndarray:
@@ -256,6 +263,9 @@ class WindowDataset(Dataset):
                 for k in range((first - start) // step, (z - 1 - start) // step + 1):
                     frame = decoded[start + k * step - a]
                     self._normalize_into(frame, c, xr_[k, c] if k < t_in else yr_[k - t_in, c])
+        if self.mask is not None:
+            xr_[:, self.mask] = 0.0
+            yr_[:, self.mask] = 0.0
 
     def _check_indices(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
         idx = np.asarray(indices, dtype=np.int64).reshape(-1)

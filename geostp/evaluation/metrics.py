@@ -81,7 +81,17 @@ def spatial_mean(x: xr.DataArray, weights: xr.DataArray | None = None, dims: Seq
         return x.mean(list(dims), skipna=False)
     if not set(weights.dims) <= set(dims):
         raise ShapeError(f"weights over {weights.dims} must lie within the averaged dims {tuple(dims)}")
+    if weights.ndim > 1:  # a static mask: zero-weight cells (NaN there: land in SST) are left out, not propagated
+        x = x.where(weights > 0, 0.0)
     return (x * weights).mean(list(dims), skipna=False) / float(weights.mean())
+
+
+def masked_weights(field: xr.DataArray, mask: xr.DataArray | None) -> xr.DataArray | None:
+    """Latitude weights on (lat, lon) with the cells of a static mask (True = masked) set to 0; None without a
+    mask (plain latitude weights). Every weather metric then ignores masked cells."""
+    if mask is None:
+        return None
+    return lat_weights(field["lat"]) * (~mask.astype(bool)).astype(np.float64)
 
 
 # ------------------------------------------------------------------------------- weather: per time

@@ -27,6 +27,7 @@ from geostp.evaluation.ensemble import MEMBER_DIM
 from geostp.evaluation.bootstrap import BootstrapConfig, resample_means
 from geostp.evaluation.baselines import climatology_at, compute_climatology, persistence_forecast, truth_at
 from geostp.evaluation.regions import DEFAULT_REGIONS, region_masks
+from geostp.data.masks import variable_mask
 from geostp.kinds import FRAMES_VAR, kind_of
 
 BASELINES = ("persistence", "climatology")
@@ -219,6 +220,8 @@ def per_time_scores(forecasts: Mapping[str, xr.Dataset], truth: xr.Dataset, init
     region_names = list(weights)
     models = [*forecasts, *baselines]
     out = np.full((len(models), len(variables), len(names), len(region_names), len(inits), len(leads)), np.nan)
+    masks = {v: (variable_mask(truth, v) if family != "frames" else None) for v in variables}  # static masks
+    mask = None
     bar = tqdm(total=len(inits), desc="scoring", unit="init", disable=not progress, leave=False)
     for b0, sel, cands, obs, clim_here in candidate_blocks(forecasts, truth, inits, variables, len(leads), baselines,
                                                            climatology, block):
@@ -236,13 +239,14 @@ def per_time_scores(forecasts: Mapping[str, xr.Dataset], truth: xr.Dataset, init
                 else:
                     f, o = cand[var], obs[var]
                     c = clim_here[var] if clim_here is not None else None
+                    mask = masks[var]
                 f, o = _strip(f), _strip(o)
                 c = _strip(c) if c is not None else None
                 f_mean = f.mean(MEMBER_DIM) if MEMBER_DIM in f.dims else f  # an ensemble's deterministic scores
                 for ki, metric in enumerate(metric_objs):
                     for ri, w in enumerate(weights.values()):
                         vals = metric.per_time(f if metric.ensemble else f_mean, o, climatology=c,
-                                               data_range=data_range, weights=w)
+                                               data_range=data_range, weights=_masked(w, mask))
                         out[mi, vi, ki, ri, b0:b0 + len(sel)] = vals.transpose("init_time", "lead_time").values
         bar.update(len(sel))
     bar.close()
@@ -259,6 +263,13 @@ def per_time_scores(forecasts: Mapping[str, xr.Dataset], truth: xr.Dataset, init
                      "pooled": int(family != "frames" and conv.pooled),
                      "climatology_method": climatology.attrs.get("climatology_method", "") if climatology is not None else ""})
     return da
+
+
+def _masked(weights: xr.DataArray | None, mask: xr.DataArray | None) -> xr.DataArray | None:
+    """Region/latitude weights with a variable's static mask (land in SST) set to 0: metrics ignore those cells."""
+    if mask is None or weights is None:
+        return weights
+    return weights * (~mask.astype(bool)).astype(np.float64)
 
 
 def _lead_attrs(forecast: xr.Dataset) -> dict[str, str]:

@@ -25,8 +25,9 @@ from geostp.forecast.labels import forecast_dataset
 from geostp.kinds import LATLON, kind_of
 from geostp.training.contract import RunContract, check_fit
 from geostp.training.contract import frame_stride as contract_frame_stride
-from geostp.timeaxis import (Step, format_time, is_datetime, lead_label, lead_values, parse_step, parse_time,
-                             step_position)
+from geostp.data.masks import apply_output_mask, store_masks
+from geostp.timeaxis import (Step, add_steps, format_time, is_datetime, lead_counts, lead_label, lead_values,
+                             parse_step, parse_time, step_position)
 from geostp.timeaxis import fields as time_fields
 
 if TYPE_CHECKING:  # torch is imported where a model runs: plotting and init-time parsing do without it
@@ -313,6 +314,8 @@ def predict_blocks(pred: Predictor, store: xr.Dataset, inits: np.ndarray, n_fram
     model = pred.model.to(dev).eval()
     norm = Normalizer.from_stats(pred.stats, pred.variables)  # the arithmetic training windows use
     arrays = [store[v].data for v in pred.variables]
+    mask = store_masks(store, pred.variables)  # static mask: 0 in, 0 through rollouts, NaN out
+    hook = apply_output_mask(model, mask)
     m = ensemble.members if ensemble is not None else 1
     periodic = bool(int(store.attrs.get("periodic_lon", "lon" in kind_of(pred.grid).grid_dims)))
     bar = tqdm(total=len(inits), desc=f"forecasting {pred.model_name}", unit="init", disable=not progress, leave=False)
@@ -320,6 +323,8 @@ def predict_blocks(pred: Predictor, store: xr.Dataset, inits: np.ndarray, n_fram
         for b0 in range(0, len(inits), batch_size):
             p = pos[b0:b0 + batch_size]
             x = _inputs(arrays, p, pred.t_in, stride, norm)
+            if mask is not None:
+                x[:, :, mask] = 0.0
             with torch.no_grad():
                 xt = torch.from_numpy(x).to(dev)
                 if m > 1:  # members of each init side by side in the batch
@@ -327,18 +332,24 @@ def predict_blocks(pred: Predictor, store: xr.Dataset, inits: np.ndarray, n_fram
                 with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
                     torch.manual_seed((ensemble.seed if ensemble else 0) * 1_000_003 + b0)  # repeatable draws
                     if getattr(model, "uses_valid_times", False):  # e.g. the climatology: a function of the valid time
-                        valid = np.repeat(inits[b0:b0 + batch_size], m)[:, None] + leads[None, :]
+                        valid = add_steps(np.repeat(inits[b0:b0 + batch_size], m)[:, None], pred.frame_step,
+                                          lead_counts(leads, pred.frame_step)[None, :])
                         y = model.forecast_at(xt, valid).float().cpu().numpy()
                     else:
                         y = rollout(model, xt, n_frames).float().cpu().numpy()
+            y = norm.denormalize(y).astype(np.float32)
+            if mask is not None:
+                y[..., mask] = np.nan  # masked cells: NaN in the forecast
             if m > 1:
                 y = y.reshape(len(p), m, *y.shape[1:])
-            yield forecast_dataset(pred, store, inits[b0:b0 + batch_size], norm.denormalize(y).astype(np.float32), leads,
+            yield forecast_dataset(pred, store, inits[b0:b0 + batch_size], y, leads,
                                    variables=list(variables) if variables else None, source=source,
                                    members=np.arange(m) if m > 1 else None)
             bar.update(len(p))
     finally:
         bar.close()
+        if hook is not None:
+            hook.remove()
 
 
 def _inputs(arrays: list[Any], positions: np.ndarray, t_in: int, stride: int, norm: Normalizer) -> np.ndarray:

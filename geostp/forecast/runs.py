@@ -19,6 +19,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 from geostp.errors import ConfigError, DataError, UnknownNameError
@@ -139,6 +140,53 @@ def quick_config(model: str, variables: Sequence[str], store: str | Path) -> dic
     return cfg
 
 
+#: Default T_out of a quick run on your own store, per step unit (T_in: geostp.timeaxis.DEFAULT_T_IN).
+DEFAULT_T_OUT = {"s": 12, "min": 12, "h": 12, "d": 10, "month": 12, "year": 5, "f": 10}
+
+
+def store_quick_config(model: str, variables: Sequence[str], store: str | Path, t_in: int | None = None,
+                       t_out: int | None = None, steps: int | None = None) -> dict[str, Any]:
+    """The quick-start config for any store: the model's recipe, with T_in/T_out set per the store's step
+    (documented defaults), the grid padded to the model's strides and wrapped in longitude only when the
+    store is global (`periodic_lon`), validation on the valid split when it holds a window (else train)."""
+    from geostp.data.store import open_store
+    from geostp.timeaxis import DEFAULT_T_IN, parse_step
+
+    ds = open_store(store, check_chunks=False)
+    cfg = quick_config(model, variables, store)
+    if steps:
+        cfg["train"]["max_steps"] = int(steps)
+        cfg.setdefault("eval", {})["every"] = int(steps)
+    if ds.attrs.get("catalog") == "sample" and t_in is None and t_out is None:
+        return cfg  # the shipped, measured recipe
+    unit = parse_step(ds.attrs["time_step"]).unit
+    t_in = t_in or DEFAULT_T_IN.get(unit, 12)
+    t_out = t_out or DEFAULT_T_OUT.get(unit, 12)
+    cfg["data"].update({"t_in": int(t_in), "t_out": int(t_out)})
+    span = t_in + t_out
+    if not _has_window(ds, "train", span):
+        raise DataError(
+            f"the train split of {store} has no gap-free run of {t_in} + {t_out} = {span} time steps "
+            f"({ds.attrs['time_step']} each) for a quick run: pass a smaller --t-in and --lead, or a longer train split"
+        )
+    cfg["data"]["valid_split"] = "valid" if _has_window(ds, "valid", span) else "train"
+    periodic = bool(ds.attrs.get("periodic_lon", False))
+    overrides = cfg["model"].setdefault("overrides", {})
+    if "periodic_w" in overrides:  # the model's own longitude wrap: let the wrapper do it, on global grids only
+        overrides["periodic_w"] = False
+    overrides.update({"pad_to_stride": True, "periodic_lon": periodic})
+    gdims = [d for d in ds[list(variables)[0]].dims if d != "time"]
+    if "n_s" in overrides and np.prod([ds.sizes[d] for d in gdims]) > 64 * 128:
+        overrides["n_s"] = 4  # grids larger than the sample's 32x64 x 4 (73x144): one more 2x downsampling
+    return cfg
+
+
+def _has_window(ds: Any, split: str, span: int) -> bool:
+    """Whether `split` holds a gap-free run of `span` time steps."""
+    seg = ds["segment"].values[ds["split"].values == split]
+    return len(seg) > 0 and int(np.unique(seg, return_counts=True)[1].max()) >= span
+
+
 def quick_run_dir(model: str, variables: Sequence[str], cfg: dict[str, Any], store_id: str) -> Path:
     """Cache location of a quick-start run: named by model, variables and a hash of config and data."""
     blob = json.dumps({"cfg": {k: v for k, v in cfg.items() if k != "data"} | {"data": {k: v for k, v in cfg["data"].items() if k != "store"}},
@@ -148,7 +196,8 @@ def quick_run_dir(model: str, variables: Sequence[str], cfg: dict[str, Any], sto
 
 
 def quick_train(model: str, variables: Sequence[str], store: str | Path, store_id: str,
-                echo: Any = print, sample: Any = None) -> Path:
+                echo: Any = print, sample: Any = None, t_in: int | None = None, t_out: int | None = None,
+                label: str = "", steps: int | None = None) -> Path:
     """Train the quick-start run (or reuse the cached one, or install the pretrained one shipped with geostp
     when it matches the recipe, model code and `sample`, the opened sample store) and return its directory.
 
@@ -158,7 +207,7 @@ def quick_train(model: str, variables: Sequence[str], store: str | Path, store_i
     from geostp.forecast import shipped
     from geostp.training import train
 
-    cfg = quick_config(model, variables, store)
+    cfg = store_quick_config(model, variables, store, t_in, t_out, steps)
     final = quick_run_dir(model, variables, cfg, store_id)
     if _weights_time(final) is not None:
         return final
@@ -173,9 +222,10 @@ def quick_train(model: str, variables: Sequence[str], store: str | Path, store_i
             return shipped.install(src, final)
         if reasons:
             echo(f"The shipped quick-start run of {model} does not apply ({'; '.join(reasons)}): training one instead.")
-        steps = cfg["train"].get("max_steps")
-        echo(f"No trained {model} run for {', '.join(variables)} yet: training a small one on the sample "
-             f"({steps} steps, a few minutes on a laptop CPU; cached in {final.parent} for next time).")
+        steps, d = cfg["train"].get("max_steps"), cfg["data"]
+        echo(f"No trained {model} run for {', '.join(variables)} fits {label or store} yet: training a small one on "
+             f"its train split ({d.get('t_in')} -> {d.get('t_out')} frames, {steps} steps, a few minutes on a laptop "
+             f"CPU; cached in {final.parent} for next time).")
         tmp = final.with_name(f".{final.name}{TMP_MARK}{uuid.uuid4().hex[:8]}")
         try:
             run = train(cfg, out=tmp, overwrite=True)

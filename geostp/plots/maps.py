@@ -92,11 +92,15 @@ def _projection(name: str, central_longitude: float) -> Any:
 
 
 def _cyclic(field: xr.DataArray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Add the wrap-around column so a global field has no seam at the last longitude."""
-    from cartopy.util import add_cyclic_point
+    """Add the wrap-around column so a global field has no seam at the last longitude (regional grids are
+    drawn as they are). Hand-written rather than cartopy's add_cyclic_point, whose equal-spacing check
+    refuses float32 labels such as 0.8333333."""
+    from geostp.data.grid import is_periodic_lon, lon_step
 
-    data, lon = add_cyclic_point(field.values, coord=field["lon"].values)
-    return data, lon, field["lat"].values
+    lon, data = field["lon"].values.astype(np.float64), field.values
+    if not is_periodic_lon(lon):
+        return data, lon, field["lat"].values
+    return np.concatenate([data, data[..., :1]], axis=-1), np.append(lon, lon[-1] + lon_step(lon)), field["lat"].values
 
 
 def frame_limits(forecast: xr.Dataset, var: str, init_index: int, lead_indices: Any,
@@ -145,6 +149,11 @@ def map_figure(forecast: xr.Dataset, var: str, lead_index: int, init_index: int 
     panels = [(f"forecast ({forecast.attrs.get('model', 'model')})", field)]
     if truth is not None:
         panels += [("truth", truth), ("forecast − truth", field - truth.values)]
+    from geostp.data.grid import is_periodic_lon
+
+    regional = not is_periodic_lon(field["lon"].values)
+    if regional:  # a regional grid is drawn on its own extent, never wrapped
+        projection = "platecarree"
     central = float(np.mean([field["lon"].values.min(), field["lon"].values.max()])) if projection == "platecarree" else 0.0
     proj = _projection(projection, central)
     width = max(5.2 * len(panels), 6.5)
@@ -166,7 +175,12 @@ def map_figure(forecast: xr.Dataset, var: str, lead_index: int, init_index: int 
             mesh = ax.pcolormesh(lon, lat, arr, transform=ccrs.PlateCarree(), cmap=SEQUENTIAL.get(var, "viridis"),
                                  vmin=vmin, vmax=vmax, shading="nearest")
         ax.coastlines(resolution="110m", linewidth=0.6, color="black")
-        ax.set_global() if projection == "robinson" else None
+        if regional:
+            lo, la = field["lon"].values, field["lat"].values
+            ax.set_extent([float(lo.min()), float(lo.max()), float(la.min()), float(la.max())], crs=ccrs.PlateCarree())
+        elif projection == "robinson":
+            ax.set_global()
+        # masked cells (land in SST) are NaN: drawn transparent, the map's background shows through
         if graticule:  # labelled lines; drawn from the grid alone, nothing to download
             gl = ax.gridlines(draw_labels=True, linewidth=0.3, color="gray", alpha=0.6, x_inline=False, y_inline=False)
             gl.top_labels = gl.right_labels = False

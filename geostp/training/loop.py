@@ -24,6 +24,7 @@ from geostp.io import write_errors
 from geostp.locks import notice, target_lock
 from geostp.threads import ThreadTuner
 from geostp.training import checkpoint as ckpt
+from geostp.data.masks import apply_output_mask
 from geostp.training import speed
 from geostp.training.build import build_model, fit_to_store
 from geostp.training.data import DataSignature, GlobalBatchSampler, batch_loader, open_data, valid_batches
@@ -80,6 +81,7 @@ def _train(config: Any, out: str | Path | None, overrides: list[str] | tuple[str
         data = open_data(cfg.data)
     model = build_model(cfg.model, data.signature)
     fit_to_store(model, data)
+    apply_output_mask(model, getattr(data.train, "mask", None))  # masked cells: no loss, no gradient
     unsped = speed.not_applicable(cfg.speed, acc.device)
     for note in unsped:  # said, never silently dropped
         acc.print(f"geostp: {note}")

@@ -28,6 +28,7 @@ from geostp.forecast.output import open_forecast, write_forecast
 from geostp.forecast.ensemble import EnsembleSpec, choose_method
 from geostp.forecast.predict import Predictor, parse_lead, predict_blocks, resolve_inits, unknown_variable
 from geostp.forecast.runs import check_model_name, list_runs, matching_runs, quick_train
+from geostp import timeaxis
 from geostp.kinds import kind_of
 from geostp.forecast.distributed import process_group, write_distributed
 from geostp.locks import target_lock
@@ -47,6 +48,8 @@ class ForecastRequest:
     data: str | None = None  # None = the embedded sample
     init: list[str] | None = None  # None = the test split
     lead: str | None = None  # None = the run's T_out
+    t_in: int | None = None  # input frames of a quick run (None: per the store's step, see forecast.runs)
+    quick_steps: int | None = None  # training steps of a quick run (None: the recipe's)
     out: str | None = None
     plot: bool = True
     plot_out: str | None = None
@@ -106,24 +109,32 @@ def find_predictor(req: ForecastRequest, src: DataSource, echo: Echo) -> tuple[P
         try:
             pred = _load(entry.path)
             stride = pred.run.fit(src.store, source=src.label)
+            if req.t_in and pred.t_in != req.t_in:
+                raise RunMismatchError(f"it takes {pred.t_in} input frames, --t-in {req.t_in} was asked")
         except GeostpError as exc:  # a mismatching, torn or corrupt run: try the next one
             mismatches.append(f"{entry.path}: {exc}")
             continue
         return pred, False, stride
     if mismatches:
-        raise RunMismatchError(f"no {req.model} run for {', '.join(req.variables)} matches {src.label}: "
-                         + " | ".join(mismatches[:3]))
-    if not src.is_sample:
-        runs = list_runs()
-        raise DataError(
-            f"no trained {req.model} run for {', '.join(req.variables)}; runs available: "
-            + ("; ".join(r.label() for r in runs[:10]) if runs else "none")
-            + f". Train one: `geostp train --config CFG --set model.name={req.model} --set data.store={src.path}`"
-        )
+        echo(f"note: no {req.model} run for {', '.join(req.variables)} fits {src.label} ("
+             + " | ".join(mismatches[:2]) + "); training a quick one on it")
+    t_out = _quick_t_out(req, src)
     run_dir = quick_train(req.model, req.variables, src.path, _store_id(src), echo=echo,
-                          sample=src.store if src.is_sample else None)
+                          sample=src.store if src.is_sample else None, t_in=req.t_in, t_out=t_out, label=src.label,
+                          steps=req.quick_steps)
     pred = Predictor.from_run(run_dir)
     return pred, True, pred.run.fit(src.store, source=src.label)
+
+
+def _quick_t_out(req: ForecastRequest, src: DataSource) -> int | None:
+    """T_out of a quick run: the frames of --lead in the store's step (None: the default per step)."""
+    if not req.lead:
+        return None
+    from geostp.timeaxis import parse_step
+
+    step = parse_step(src.store.attrs["time_step"])
+    want = parse_step(req.lead, "--lead")
+    return want.n if want.kind == "frames" else want.frames_of(step, "lead")
 
 
 def _load(run_dir: Path) -> Predictor:
@@ -141,7 +152,8 @@ def _request_key(pred: Predictor, src: DataSource, inits: np.ndarray, n_frames: 
     h = hashlib.sha256()
     ens = [] if ensemble is None or ensemble.members == 1 else [dataclasses.asdict(ensemble)]  # deterministic keys unchanged
     h.update(json.dumps([pred.weights_hash, pred.config_hash, _store_id(src), n_frames, list(variables), *ens]).encode())
-    h.update(np.ascontiguousarray(inits).view(np.int64).tobytes())
+    h.update(timeaxis.ordinal_us(inits).tobytes())  # any calendar: microseconds in the times' own calendar
+    h.update(timeaxis.calendar_of(inits).encode())
     return h.hexdigest()[:10]
 
 
