@@ -212,7 +212,7 @@ def forecast(pred: Predictor, src: DataSource, inits: np.ndarray, n_frames: int,
         for ds in predict_blocks(pred, src.store, these, n_frames, variables=variables, batch_size=batch_size,
                                  device=device, progress=progress and group is None, source=src.label, stride=stride,
                                  ensemble=ensemble):
-            check_finite(ds, out)
+            check_finite(ds, out, src.store)
             ds.attrs.update(attrs or {})
             yield ds
 
@@ -295,17 +295,23 @@ def _ensemble_attrs(ens: EnsembleSpec) -> dict[str, Any]:
                                      f"seed {ens.seed} (geostp.forecast.ensemble)"}
 
 
-def check_finite(block: xr.Dataset, out: str | Path) -> None:
-    """Stop on NaN or Inf in a block of model output, naming the first init time and lead where it appears."""
+def check_finite(block: xr.Dataset, out: str | Path, store: xr.Dataset | None = None) -> None:
+    """Stop on NaN or Inf in a block of model output, naming the first init time and lead where it appears
+    (a variable's static mask, NaN by design, is not counted)."""
+    from geostp.data.masks import variable_mask
+
     for name, da in block.data_vars.items():
         bad = ~np.isfinite(da.values)
+        mask = variable_mask(store, str(name)) if store is not None and "lat" in da.dims else None
+        if mask is not None:
+            bad &= ~np.broadcast_to(mask.transpose("lat", "lon").values, bad.shape[-2:])
         if not bad.any():
             continue
         bad = np.moveaxis(bad, (da.dims.index("init_time"), da.dims.index("lead_time")), (0, 1))
         b, lead = (int(i[0]) for i in np.nonzero(bad.reshape(bad.shape[0], bad.shape[1], -1).any(-1)))
         raise DataError(
             f"the model output has {int(bad.sum())} NaN/Inf value(s) in {name}, first at init "
-            f"{_label(block['init_time'].values[b])}, lead {_label(block['lead_time'].values[lead])}; the forecast is "
+            f"{_label(block['init_time'].values[b])}, lead {coord_labels(block['lead_time'].values, dict(block['lead_time'].attrs))[lead]}; the forecast is "
             f"stopped and {out} is left as it was: check the run's weights (a corrupt or diverged run: retrain it) "
             "and the input data around that init time")
 
@@ -315,7 +321,7 @@ def _label(value: Any) -> str:
         return str(np.datetime_as_string(value, unit="m"))
     if isinstance(value, np.timedelta64):
         return f"{value / np.timedelta64(1, 'h'):g}h"
-    return str(value)
+    return timeaxis.format_time(value) if hasattr(value, "calendar") else str(value)
 
 
 def _is_complete_with_key(path: Path, key: str) -> bool:
