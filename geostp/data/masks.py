@@ -30,8 +30,9 @@ def find_static_masks(ds: xr.Dataset, variables: Sequence[str], grid: Sequence[s
     lazy = {v: ds[v].isel(time=train).isnull().all("time") for v in variables
             if np.issubdtype(ds[v].dtype, np.floating)}
     (masks,) = dask.compute(lazy)
+    # a mask covering every cell is not a mask but a variable without data: left to the NaN policy
     return {v: m.drop_vars([c for c in m.coords if c not in grid]).astype(bool)
-            for v, m in masks.items() if bool(m.any())}
+            for v, m in masks.items() if bool(m.any()) and not bool(m.all())}
 
 
 def attach_masks(ds: xr.Dataset, masks: dict[str, xr.DataArray]) -> xr.Dataset:
