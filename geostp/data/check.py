@@ -91,7 +91,7 @@ def check_variable(files: list[Path], store: str | None, name: str) -> VariableR
     from geostp.catalogs.cfaxes import find_axes
     from geostp.catalogs.gridded import (available_levels, has_level_axis, level_label, open_file, open_series,
                                          select_level, standardize)
-    from geostp.data.grid import is_periodic_lon
+    from geostp.grid import is_periodic_lon
 
     rep = VariableReport(name)
     try:

@@ -49,7 +49,7 @@ def forecast_dataset(pred: Any, store: xr.Dataset, inits: np.ndarray, values: np
     # init + k steps in the data's own calendar (months by calendar), snapped to the data's own monthly stamp
     k = timeaxis.lead_counts(leads, pred.frame_step)
     valid = timeaxis.snap_to(timeaxis.add_steps(inits[:, None], pred.frame_step, k[None, :]),
-                             store["time"].values, pred.frame_step)
+                             store["time"].values if "time" in store.variables else [], pred.frame_step)
     keep = variables or pred.variables
     lead_dims: tuple[str, ...] = ("init_time", "member", "lead_time") if members is not None else ("init_time", "lead_time")
     coords: dict[str, Any] = {"init_time": ("init_time", inits), "lead_time": ("lead_time", leads),

@@ -95,7 +95,7 @@ def _cyclic(field: xr.DataArray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Add the wrap-around column so a global field has no seam at the last longitude (regional grids are
     drawn as they are). Hand-written rather than cartopy's add_cyclic_point, whose equal-spacing check
     refuses float32 labels such as 0.8333333."""
-    from geostp.data.grid import is_periodic_lon, lon_step
+    from geostp.grid import is_periodic_lon, lon_step
 
     lon, data = field["lon"].values.astype(np.float64), field.values
     if not is_periodic_lon(lon):
@@ -149,7 +149,7 @@ def map_figure(forecast: xr.Dataset, var: str, lead_index: int, init_index: int 
     panels = [(f"forecast ({forecast.attrs.get('model', 'model')})", field)]
     if truth is not None:
         panels += [("truth", truth), ("forecast − truth", field - truth.values)]
-    from geostp.data.grid import is_periodic_lon
+    from geostp.grid import is_periodic_lon
 
     regional = not is_periodic_lon(field["lon"].values)
     if regional:  # a regional grid is drawn on its own extent, never wrapped
