@@ -26,8 +26,12 @@ import click
               help="FORECAST is an evaluation directory of `geostp evaluate`: draw its per-grid-point RMSE and bias "
                    "maps (--model, --var, --lead) and zonal energy spectra.")
 @click.option("--model", default=None, metavar="NAME", help="With --skill: the model whose maps to draw (default: the first).")
+@click.option("--members", is_flag=True,
+              help="FORECAST has a `member` dim (geostp forecast --members N): draw postage stamps, one map per "
+                   "member (up to 16) and the truth, of one --init and --lead. Evaluating an ensemble also writes "
+                   "crps_vs_lead.png and rank_histogram-VAR.png.")
 def plot(forecast: str, var: str | None, lead: str | None, init: str | None, truth: str | None, out: str | None,
-         animate: bool, graticule: bool, projection: str, skill: bool, model: str | None) -> None:
+         animate: bool, graticule: bool, projection: str, skill: bool, model: str | None, members: bool) -> None:
     """Draw forecast | truth | forecast - truth maps of FORECAST (a Zarr from `geostp forecast`).
 
     Coastlines come from the Natural Earth 110m file shipped with geostp: nothing is downloaded.
@@ -39,6 +43,7 @@ def plot(forecast: str, var: str | None, lead: str | None, init: str | None, tru
       geostp plot fc.zarr --var t850 --init 2018-03-01T00 --animate --out t850.gif
       geostp plot fc.zarr --var t850 --lead 24h --animate --graticule
       geostp plot eval-fc/ --skill --var t850 --lead 72h
+      geostp plot ens.zarr --members --var t850 --lead 72h
     """
     from geostp.workflows.plot import plot_path
 
@@ -49,5 +54,5 @@ def plot(forecast: str, var: str | None, lead: str | None, init: str | None, tru
             click.echo(f"{kind}: {path}")
         return
     kind, path = plot_path(forecast, truth=truth, var=var, lead=lead, init=init, animate=animate, projection=projection,
-                           out=out, graticule=graticule)
+                           out=out, graticule=graticule, members=members)
     click.echo(f"{kind}: {path}")

@@ -92,6 +92,11 @@ def evaluate(forecasts: Mapping[str, xr.Dataset], truth: DataSource, out_dir: st
         ens = ensemble_diagnostics(dict(forecasts), truth.store, inits)
         if ens is not None:  # rank histograms and Brier scores of forecasts with members
             paths["ensemble"] = write_dataset(ens, out_dir / "ensemble.nc")
+            from geostp.plots.ensemble import plot_ensemble_scores, plot_rank_histogram
+
+            paths["ensemble_png"] = plot_ensemble_scores(scores, out_dir / "crps_vs_lead.png")
+            for v in ens["variable"].values:
+                paths[f"rank_histogram_{v}"] = plot_rank_histogram(ens, out_dir / f"rank_histogram-{v}.png", variable=str(v))
     main_metric = next((m for m in ("rmse", "mse") if m in scores["metric"].values), str(scores["metric"].values[0]))
     paths["png"] = plot_skill(scores, out_dir / f"{main_metric}_vs_lead.png", metric=main_metric)
     return EvaluationResult(scores, card, main_metric, paths)

@@ -30,10 +30,14 @@ def truth_for(forecast: xr.Dataset, truth: str | None = None) -> xr.Dataset | No
 
 def plot(forecast: xr.Dataset, out_stem: str | Path, *, var: str | None = None, lead: str | None = None,
          init: str | None = None, truth: xr.Dataset | None = None, animate: bool = False,
-         projection: str = "robinson", out: str | Path | None = None, graticule: bool = False) -> tuple[str, Path]:
+         projection: str = "robinson", out: str | Path | None = None, graticule: bool = False,
+         members: bool = False) -> tuple[str, Path]:
     """Draw `forecast` (forecast | truth | error panels when `truth` is given); returns (kind, path) with kind
-    "frames", "animation" or "map". Default file names start with `out_stem` (the forecast's path without .zarr)."""
+    "frames", "animation", "members" (postage stamps of an ensemble's members) or "map". Default file names start
+    with `out_stem` (the forecast's path without .zarr)."""
     stem = Path(out_stem)
+    if members:
+        return "members", _plot_members(forecast, stem, var, lead, init, truth, projection, out)
     if kind_of(forecast).plotter == "frames":
         from geostp.plots.frames import plot_frames
         from geostp.plots.maps import select_init
@@ -52,6 +56,20 @@ def plot(forecast: xr.Dataset, out_stem: str | Path, *, var: str | None = None, 
     png = Path(out) if out else stem.with_name(f"{stem.name}-{var}-{label}.png")
     return "map", plot_map(forecast, var, png, lead=lead, init=init, truth_store=truth, projection=projection,
                            graticule=graticule)
+
+
+def _plot_members(forecast: xr.Dataset, stem: Path, var: str | None, lead: str | None, init: str | None,
+                  truth: xr.Dataset | None, projection: str, out: str | Path | None) -> Path:
+    from geostp.plots.ensemble import plot_members
+    from geostp.plots.maps import select_init, select_lead, truth_field
+
+    var = var or str(next(iter(forecast.data_vars)))
+    li, ii = select_lead(forecast, lead), select_init(forecast, init)
+    lead_v = forecast["lead_time"].values[li]
+    label = f"{lead_v / np.timedelta64(1, 'h'):g}h" if forecast["lead_time"].dtype.kind == "m" else str(lead_v)
+    png = Path(out) if out else stem.with_name(f"{stem.name}-{var}-{label}-members.png")
+    valid = forecast["valid_time"].values[ii, li]
+    return plot_members(forecast, var, png, li, ii, truth_field(truth, var, valid), projection)
 
 
 def plot_path(path: str | Path, truth: str | None = None, **kw: object) -> tuple[str, Path]:

@@ -42,6 +42,7 @@ needs-data geostp data prepare custom --path 'era5_0.25/*.nc': era5_0.25/*.nc
 needs-data geostp data info wb.zarr: wb.zarr
 needs-data geostp data check wb.zarr: wb.zarr
 needs-data geostp plot eval-fc/ --skill: eval-fc
+needs-data geostp plot ens.zarr --members: ens.zarr
 needs-data geostp evaluate fc_vip.zarr: fc_vip.zarr
 needs-data geostp forecast --model simvpv2 --var z500 --run runs/simvpv2-wb: wb5.625.zarr
 needs-data geostp train --config pipelines/configs/vip_mixer_weatherbench.yaml: wb.zarr

@@ -53,3 +53,37 @@ def test_evaluate_writes_rank_histograms_and_brier_scores_of_members(run_dir, ti
     ratio = float(s.sel(metric="spread")[-1] / s.sel(metric="rmse")[-1])
     assert f"ensemble {model} t850 (global)" in text and f"{ratio:13.3f}" in text
     assert "ensemble persistence" not in text
+
+
+def test_ensemble_plots_show_the_computed_scores_and_members(run_dir, tiny_store, tmp_path):
+    import matplotlib.pyplot as plt
+
+    from geostp.plots.ensemble import ensemble_scores_figure, rank_histogram_figure
+    from geostp.workflows.plot import plot_path
+
+    res = run_forecast(ForecastRequest(model="vip_mixer", variables=["t850"], run=str(run_dir), data=str(tiny_store[0]),
+                                       init=["2003-06-01T00/2003-06-01T12"], out=str(tmp_path / "ens.zarr"), plot=False,
+                                       progress=False, members=3, perturb_amplitude=0.3), echo=lambda m: None)
+    result = evaluate_paths([res.zarr], str(tiny_store[0]), tmp_path / "eval", n_boot=10, progress=False,
+                            echo=lambda m: None)
+    for key in ("ensemble_png", "rank_histogram_t850"):
+        assert result.paths[key].is_file() and result.paths[key].stat().st_size > 1000
+    ens = xr.load_dataset(result.paths["ensemble"])
+    model = str(ens["model"].values[0])
+    fig = rank_histogram_figure(ens, model, "t850")
+    for ax, li in zip(fig.axes, range(4)):  # 4 leads: one panel each
+        heights = [p.get_height() for p in ax.patches]
+        np.testing.assert_allclose(heights, ens["rank_histogram"].sel(model=model, variable="t850").isel(lead_time=li))
+    plt.close(fig)
+    fig = ensemble_scores_figure(result.scores)
+    crps_ax, ratio_ax = fig.axes[0], fig.axes[1]
+    s = result.scores["value"].sel(variable="t850", region="global")
+    lines = {ln.get_label(): ln.get_ydata() for ln in crps_ax.lines}
+    assert set(lines) == {model, "persistence", "climatology"}  # the baselines' CRPS (their MAE) too
+    np.testing.assert_allclose(lines["persistence"], s.sel(model="persistence", metric="crps"))
+    ratio = {ln.get_label(): ln.get_ydata() for ln in ratio_ax.lines if not ln.get_label().startswith("_")}
+    assert list(ratio) == [model]  # only ensembles have a spread-skill ratio
+    np.testing.assert_allclose(ratio[model], s.sel(model=model, metric="spread") / s.sel(model=model, metric="rmse"))
+    plt.close(fig)
+    kind, png = plot_path(res.zarr, truth=str(tiny_store[0]), var="t850", lead="12h", members=True)
+    assert kind == "members" and png.is_file() and png.stat().st_size > 1000 and png.name.endswith("-members.png")
