@@ -105,6 +105,10 @@ def _levels(text: str | None) -> list[float] | None:
 @click.option("--regrid", "regrid_method", default="conservative", type=click.Choice(["conservative", "bilinear"]),
               help="Regridding method for --grid/--grid-like (xarray-regrid): conservative (default, keeps area "
                    "means) or bilinear.")
+@click.option("--missing", default="skip", type=click.Choice(["skip", "interpolate", "nearest"]),
+              help="Dates absent from the files (a missing month): skip (default: windows never span them), or fill "
+                   "them from the dates either side, linearly in steps (interpolate) or with the nearest (nearest, "
+                   "ties to the earlier). What was missing is recorded in the store's provenance.")
 @click.option("--fill", default=None, metavar="VALUE|mean|nearest",
               help="What to do with NaNs in the source (by default prepare stops and says where they are): a "
                    "number (--fill 0), mean (the variable's train-split mean) or nearest (the nearest valid "
@@ -119,7 +123,7 @@ def _levels(text: str | None) -> list[float] | None:
 @zarr_format_option
 @storage_options_option
 def prepare(catalog, more_vars, root, variables, out, splits, step, resolution, levels, grid, grid_like, regrid_method,
-            fill, overwrite, scheduler, progress, wait, zarr_format) -> None:
+            missing, fill, overwrite, scheduler, progress, wait, zarr_format) -> None:
     """Turn a dataset's published files into one analysis-ready Zarr store, then summarise it.
 
     CATALOG is one of the packaged catalogs (weatherbench, weatherbench2, taxibj, mmnist, kth, custom; see
@@ -149,9 +153,9 @@ def prepare(catalog, more_vars, root, variables, out, splits, step, resolution, 
 
     names = [n for item in (*variables, *more_vars) for n in item.replace(",", " ").split()] or None
     path = run(catalog, out, root=root, variables=names, splits=splits, step=step, resolution=resolution,
-               levels=_levels(levels), grid=grid, grid_like=grid_like, regrid_method=regrid_method, fill=fill,
-               overwrite=overwrite, scheduler=scheduler, progress=progress, echo=lambda m: click.echo(m, err=True),
-               wait=wait, zarr_format=zarr_format)
+               levels=_levels(levels), grid=grid, grid_like=grid_like, regrid_method=regrid_method, missing=missing,
+               fill=fill, overwrite=overwrite, scheduler=scheduler, progress=progress,
+               echo=lambda m: click.echo(m, err=True), wait=wait, zarr_format=zarr_format)
     click.echo(summarize_store(path))
 
 

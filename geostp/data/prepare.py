@@ -21,6 +21,7 @@ from geostp import timeaxis
 from geostp.catalogs.base import PrepareRequest, Source, step_str
 from geostp.catalogs.registry import get_reader
 from geostp.catalogs.spec import load_catalog
+from geostp.data.missing import fill_missing_dates
 from geostp.data.regrid import RegridRequest, regrid
 from geostp.data import sample_reader  # noqa: F401  (registers the `sample` catalog's reader)
 from geostp.data.masks import attach_masks, find_static_masks, mask_name
@@ -215,6 +216,7 @@ def prepare(
     grid: str | None = None,
     grid_like: str | None = None,
     regrid_method: str = "conservative",
+    missing: str = "skip",
     fill: str | None = None,
     overwrite: bool = False,
     scheduler: str | None = None,
@@ -245,6 +247,11 @@ def prepare(
     with target_lock(out, wait=wait), dask_client(scheduler):
         _refuse_existing(out, overwrite)  # again under the lock: another writer may have finished meanwhile
         source = reader.open(req)
+        source.ds, missing_dates = fill_missing_dates(source.ds, source.time_step, missing)
+        if missing_dates["missing"]:
+            n, first = missing_dates["count"], missing_dates["missing"][0]
+            how = "skipped: windows never span them" if missing == "skip" else f"filled ({missing})"
+            source.notes.append(f"{n} missing date(s) in the source (first {first}): {how}")
         ds, time_step, split_rules = _select(source, spec, req)
         regridded = None
         if regrid_req.wanted():
@@ -279,7 +286,7 @@ def prepare(
                      "levels": req.levels},
             filled={v: n for v, (n, _) in nans.items()} if fill else {},
             masked_cells={v: int(m.sum()) for v, m in masks.items()}, notes=source.notes, catalog_spec=spec.to_dict(),
-            **({"regrid": regridded} if regridded else {}),
+            missing_dates=missing_dates, **({"regrid": regridded} if regridded else {}),
         )
         write_store(
             ds, out, catalog=spec.name, time_step=time_step, norm_kind=spec.normalization,
