@@ -16,7 +16,8 @@ import numpy as np
 import xarray as xr
 
 from geostp.errors import ShapeError
-from geostp.evaluation.metrics import LATLON, TIME_DIM, WEATHER_METRICS, Metric, align, spatial_mean
+from geostp.evaluation.metrics import (FRAME_DIMS, FRAME_METRICS, LATLON, TIME_DIM, WEATHER_METRICS, Metric, align,
+                                      spatial_mean, ssim_per_time)
 
 MEMBER_DIM = "member"
 
@@ -142,3 +143,36 @@ WEATHER_METRICS.add("spread", Metric("spread", lambda f, o, weights=None, **k: c
                                      root=True, ensemble=True,
                                      description="ensemble spread sqrt((m+1)/m mean variance); spread/rmse = "
                                                  "spread-skill ratio (1 = reliable)"))
+
+
+# ------------------------------------------------------------------------ frames (video, traffic)
+def frame_crps_per_time(forecast: xr.DataArray, truth: xr.DataArray, dims: Sequence[str] = FRAME_DIMS,
+                        member_dim: str = MEMBER_DIM) -> xr.DataArray:
+    """Per-pixel fair CRPS averaged over (channel, y, x) of each frame; the absolute error of a deterministic
+    forecast (the CRPS of a point mass), so baselines share the column."""
+    if member_dim in forecast.dims:
+        return crps_fair(forecast, truth, member_dim).mean(list(dims), skipna=False)
+    f, o = align(forecast, truth)
+    return abs(f - o).mean(list(dims), skipna=False)
+
+
+def best_of_n_ssim_per_time(forecast: xr.DataArray, truth: xr.DataArray, lead_dim: str = "lead_time",
+                            member_dim: str = MEMBER_DIM, **kw) -> xr.DataArray:
+    """Per-frame SSIM of the best member of each sample: the member with the highest SSIM averaged over the
+    sample's leads (as SVG, Denton & Fergus 2018, and later stochastic video papers report); plain SSIM of a
+    deterministic forecast. `kw` go to `ssim_per_time`."""
+    f, o = align(forecast, truth)
+    per_member = ssim_per_time(f, o.broadcast_like(f).transpose(*f.dims), **kw)  # its loop wants equal shapes
+    if member_dim not in per_member.dims:
+        return per_member
+    best = per_member.mean(lead_dim, skipna=False).fillna(-np.inf).argmax(member_dim)
+    return per_member.isel({member_dim: best})
+
+
+FRAME_METRICS.add("crps", Metric("crps", lambda f, o, **k: frame_crps_per_time(f, o), ensemble=True,
+                                 description="per-pixel fair CRPS, mean over (channel, y, x) and frames (MAE per "
+                                             "pixel for a deterministic forecast)"))
+FRAME_METRICS.add("ssim_best", Metric("ssim_best", lambda f, o, data_range=1.0, **k: best_of_n_ssim_per_time(
+    f, o, data_range=2.0 * data_range, clip=(0.0, data_range)), units="1", higher_is_better=True, ensemble=True,
+    description="best-of-N SSIM: per-frame SSIM of the member with the best mean SSIM over the sample's leads "
+                "(SVG); plain SSIM for a deterministic forecast"))
