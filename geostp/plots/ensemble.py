@@ -34,7 +34,7 @@ def ensemble_scores_figure(scores: xr.Dataset, region: str = "global") -> Any:
     if "region" in scores.dims:
         scores = scores.sel(region=region if region in scores["region"].values else scores["region"].values[0])
     variables = [str(v) for v in scores["variable"].values]
-    x, xlabel = _lead_axis(scores["lead_time"].values)
+    x, xlabel = _lead_axis(scores["lead_time"])
     fig, axes = plt.subplots(2, len(variables), figsize=(4.6 * len(variables), 6.4), squeeze=False,
                              layout="constrained")
     for k, var in enumerate(variables):
@@ -117,9 +117,8 @@ def members_figure(forecast: xr.Dataset, var: str, lead_index: int, init_index: 
     units = forecast[var].attrs.get("units", "")
     fig.colorbar(mesh, ax=fig.axes, orientation="horizontal", shrink=0.6, label=f"{var}" + (f" [{units}]" if units else ""))
     init_t = forecast["init_time"].values[init_index]
-    lead = forecast["lead_time"].values[lead_index]
     fig.suptitle(f"{forecast.attrs.get('model', 'model')} {var}: members at init {_fmt_time(init_t)} "
-                 f"{_lead_label(lead)}", fontsize=10)
+                 f"{_lead_label(forecast, lead_index)}", fontsize=10)
     return fig
 
 
