@@ -18,6 +18,8 @@ def _unit(module: str) -> str | None:
     parts = module.split(".")
     if parts[0] != "geostp":
         return None
+    if parts[1:] == ["__main__"]:  # `python -m geostp`: the command line's entry, top of the stack
+        return "cli"
     if len(parts) >= 2 and (PKG / parts[1]).is_dir():
         return parts[1]
     return "core"
