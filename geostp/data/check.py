@@ -17,7 +17,7 @@ import numpy as np
 import xarray as xr
 
 from geostp import timeaxis
-from geostp.errors import GeostpError
+from geostp.errors import DataError, GeostpError
 
 
 @dataclass
@@ -51,6 +51,8 @@ def _sources(paths: Sequence[str]) -> tuple[list[Path], str | None]:
     from geostp.catalogs.custom import CustomReader, _is_zarr
 
     if len(paths) == 1 and _is_zarr(paths[0]):
+        if "://" not in paths[0] and not Path(paths[0]).expanduser().exists():
+            raise DataError(f"{paths[0]}: no such Zarr store; give an existing store, NetCDF/GRIB file, glob or folder")
         return [], paths[0]
     files: list[Path] = []
     for p in paths:
