@@ -59,6 +59,7 @@ def build(model: str, variables: Sequence[str], out_root: Path | None = None, ma
         res = run_forecast(ForecastRequest(model=model, variables=variables, run=str(run_dir), out=str(Path(tmp) / "fc.zarr"),
                                            plot=False, progress=False), echo=echo)
         rmse = res.scores.sel(variable=variables[0], metric="rmse")["value"]
+        rmse = rmse.squeeze(drop=True).transpose("model", "lead_time")
         leads = [float(v / 3.6e12) for v in rmse["lead_time"].values.astype("timedelta64[ns]").astype("int64")]
         check = check_store(store, run_dir, variables)
         check_rmse = check_scores(run_dir, check, variables[0])

@@ -85,3 +85,21 @@ def test_quick_train_installs_the_shipped_run_or_trains_and_says_why(shipped_run
     assert "does not apply" in said[0] and "model code changed" in said[0]
     assert (run / "best.safetensors").is_file()
     assert (run / "best.safetensors").read_bytes() != (dest / "best.safetensors").read_bytes()
+
+
+def test_the_shipped_vip_mixer_run_matches_its_hashes_loads_and_scores_as_recorded(tmp_path):
+    """The run shipped in the package (made by `python -m geostp.forecast.shipped --model vip_mixer --var t850`)."""
+    import numpy as np
+    import xarray as xr
+
+    manifest = shipped.read_manifest(MODEL, VARS)
+    assert manifest is not None, f"no shipped run in {shipped.shipped_dir(MODEL, VARS)}"
+    recipe = runs.quick_config(MODEL, VARS, "sample.zarr")
+    src, reasons = shipped.status(MODEL, VARS, recipe, manifest["sample_sha256"])  # the sample itself: at use
+    assert reasons == [] and src == shipped.shipped_dir(MODEL, VARS)
+    run = shipped.install(src, tmp_path / "quick-run")
+    check = xr.load_dataset(src / shipped.CHECK_STORE)
+    np.testing.assert_allclose(shipped.check_scores(run, check, VARS[0]), manifest["check"]["rmse"], rtol=1e-4)
+    scores = manifest["rmse"]  # recorded on the whole test split: better than both baselines at every lead
+    assert len(scores[MODEL]) == len(manifest["lead_hours"])
+    assert all(m < p and m < c for m, p, c in zip(scores[MODEL], scores["persistence"], scores["climatology"]))
