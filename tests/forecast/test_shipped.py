@@ -22,7 +22,7 @@ def shipped_run(tiny_store, tmp_path, monkeypatch, run_factory):
     """A shipped vip_mixer run on t850 in a temporary package folder; returns (dir, recipe)."""
     store, _ = tiny_store
     monkeypatch.setattr(shipped, "shipped_root", lambda: tmp_path / "package")
-    recipe = runs.quick_config(MODEL, VARS, store)
+    recipe = runs.store_quick_config(MODEL, VARS, store, None, None, None)  # what quick_train asks of this store
     overrides = recipe["model"]["overrides"]
     run = run_factory(tmp_path / "trained", store, preset=None, t_in=recipe["data"]["t_in"],
                       t_out=recipe["data"]["t_out"], **overrides)
