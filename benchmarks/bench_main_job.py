@@ -53,7 +53,7 @@ def run_cli(args: list[str], cache: Path, log: Path) -> dict:
     if csv and Path(csv).with_suffix(".nc").is_file():
         import xarray as xr
 
-        s = xr.load_dataset(Path(csv).with_suffix(".nc")).sel(metric="rmse").isel(variable=0)
+        s = xr.load_dataset(Path(csv).with_suffix(".nc")).sel(metric="rmse").isel(variable=0).squeeze(drop=True)
         out["lead_hours"] = [float(v / 3.6e12) for v in s["lead_time"].values.astype("timedelta64[ns]").astype("int64")]
         out["rmse"] = {str(m): [round(float(v), 4) for v in s["value"].sel(model=m).values] for m in s["model"].values}
         out["n_init"] = int(s["n_init"])
