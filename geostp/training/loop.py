@@ -145,7 +145,7 @@ def _train(config: Any, out: str | Path | None, overrides: list[str] | tuple[str
     running: dict[str, torch.Tensor] = {}
     inner = acc.unwrap_model(objective).model
     stopped, clock, waited, since = False, time.perf_counter(), 0.0, step  # throughput and data-wait meters
-    tuner = ThreadTuner.for_device(acc.device, acc.num_processes)  # None when OMP_NUM_THREADS is set or on a GPU
+    tuner = thread_tuner(t, acc.device, acc.num_processes)
     while step < stop_at and not stopped:
         if tuner:
             tuner.begin(step)
@@ -203,6 +203,13 @@ def _train(config: Any, out: str | Path | None, overrides: list[str] | tuple[str
     acc.wait_for_everyone()
     acc.end_training()
     return run_dir
+
+
+def thread_tuner(t: Any, device: torch.device, processes: int) -> ThreadTuner | None:
+    """The CPU thread tuner, or None: on a GPU, when OMP_NUM_THREADS fixes the count, or with
+    `train.deterministic` (switching thread counts changes the order of float sums, so a resumed run would
+    no longer end bit for bit where an uninterrupted one does)."""
+    return None if t.deterministic else ThreadTuner.for_device(device, processes)
 
 
 def _after_validation(acc: Any, cfg: Any, run_dir: Path, model: nn.Module, trainer: dict, log: MetricsLogger,

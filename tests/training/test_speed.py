@@ -117,3 +117,17 @@ def test_speed_options_may_change_on_resume(make_config, tmp_path):
     train(resume=run, overrides=["speed.optimizer_impl=foreach", "train.stop_at_step=null"])
     assert sorted(p.name for p in (run / "state").iterdir()) == ["step-00000002", "step-00000004"]  # newest two kept
 
+
+
+def test_deterministic_training_keeps_one_thread_count(monkeypatch):
+    """The thread tuner switches thread counts (another float summation order): off when train.deterministic,
+    so resumed runs stay bit for bit; on otherwise when the user has not fixed the count."""
+    from geostp.training.loop import thread_tuner
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv("MKL_NUM_THREADS", raising=False)
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    t = load_config({}).train
+    assert thread_tuner(t, CPU, 1) is not None
+    t.deterministic = True
+    assert thread_tuner(t, CPU, 1) is None
