@@ -41,6 +41,9 @@ needs-data geostp data prepare custom --path era5_pl.grib: era5_pl.grib
 needs-data geostp data prepare custom --path 'era5_0.25/*.nc': era5_0.25/*.nc
 needs-data geostp data info wb.zarr: wb.zarr
 needs-data geostp data check wb.zarr: wb.zarr
+needs-data geostp data check air.mon.mean.nc: air.mon.mean.nc
+needs-data geostp data check 'sst/*.nc': sst/*.nc
+needs-data geostp forecast --model vip_mixer --var air --data ncep_monthly.zarr: ncep_monthly.zarr
 needs-data geostp plot eval-fc/ --skill: eval-fc
 needs-data geostp plot ens.zarr --members: ens.zarr
 needs-data geostp evaluate fc_vip.zarr: fc_vip.zarr
