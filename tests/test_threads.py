@@ -65,6 +65,7 @@ def test_probe_picks_the_faster_count_and_user_setting_wins(monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     assert threads.ThreadTuner.for_device(torch.device("cpu")) is None
     monkeypatch.delenv("OMP_NUM_THREADS")
+    monkeypatch.delenv("MKL_NUM_THREADS", raising=False)  # an earlier test's library (dask's nanny) may set it
     monkeypatch.setattr(threads.os, "cpu_count", lambda: 4)
     assert threads.candidates(1) == [1, 4] and threads.candidates(2) == [1, 2] and threads.candidates(4) == [1]
     assert isinstance(threads.ThreadTuner.for_device(torch.device("cpu")), threads.ThreadTuner)
