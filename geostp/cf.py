@@ -33,7 +33,7 @@ COORD_ATTRS: dict[str, dict[str, str]] = {
     "lead_time": {"standard_name": "forecast_period", "long_name": "lead time after init_time"},
     "valid_time": {"standard_name": "time", "long_name": "valid time = init_time + lead_time"},
     "channel": {"long_name": "variable of each channel"},
-    "member": {"long_name": "ensemble member"},
+    "member": {"standard_name": "realization", "long_name": "ensemble member"},
 }
 TIME_ATTRS = {"standard_name": "time", "long_name": "time", "axis": "T"}
 

@@ -18,22 +18,13 @@ import xarray as xr
 
 import geostp
 from geostp import timeaxis
+from geostp import cf
 from geostp.cf import vertical_of
 from geostp.io import provenance
 from geostp.kinds import FRAMES_VAR, kind_of
 
 FORMAT = "geostp-forecast"
-COORD_ATTRS = {
-    "member": {"standard_name": "realization", "long_name": "ensemble member"},
-    "lat": {"units": "degrees_north", "standard_name": "latitude", "long_name": "latitude", "axis": "Y"},
-    "lon": {"units": "degrees_east", "standard_name": "longitude", "long_name": "longitude", "axis": "X"},
-    "y": {"long_name": "pixel row", "units": "1"},
-    "x": {"long_name": "pixel column", "units": "1"},
-    "init_time": {"standard_name": "forecast_reference_time", "long_name": "initialisation time (last input frame)"},
-    "lead_time": {"standard_name": "forecast_period", "long_name": "lead time after init_time"},
-    "valid_time": {"standard_name": "time", "long_name": "valid time = init_time + lead_time"},
-    "channel": {"long_name": "variable of each channel"},
-}
+COORD_ATTRS = cf.COORD_ATTRS  # one table of coordinate attributes for every writer (geostp.cf)
 VAR_ATTRS = ("units", "long_name", "standard_name")
 
 
