@@ -13,7 +13,7 @@ import pytest
 import xarray as xr
 
 REPO = Path(__file__).resolve().parents[2]
-# trials too long for the default run (the fresh-cache forecast race trains a quick run: minutes) run with GEOSTP_SLOW=1
+# trials too long or too timing-dependent for the default run (kill trials; the fresh-cache forecast race) run with GEOSTP_SLOW=1
 slow = pytest.mark.skipif(not os.environ.get("GEOSTP_SLOW"), reason="slow fault trial: run with GEOSTP_SLOW=1")
 
 
