@@ -20,6 +20,7 @@ import torch
 import xarray as xr
 from torch.utils.data import Dataset
 
+from geostp.data.anomalies import Anomalies
 from geostp.data.buffers import BufferPool
 from geostp.data.chunks import ChunkReader
 from geostp.data.masks import store_masks
@@ -96,6 +97,7 @@ class WindowDataset(Dataset):
         variables: Sequence[str] | None = None,
         block_mb: float = DEFAULT_BLOCK_MB,
         pool_blocks: int = DEFAULT_POOL_BLOCKS,
+        anomalies: Anomalies | None = None,
     ) -> None:
         self.store = str(store)
         ds = open_store(store)
@@ -142,6 +144,9 @@ class WindowDataset(Dataset):
         self.mask = store_masks(ds, self.variables)
         if self.mask is not None:
             self.mask.setflags(write=False)
+        # anomaly runs (geostp.data.anomalies): every frame minus the climatology of its calendar month
+        self.anomalies = anomalies
+        self._group = anomalies.group_index(self._time) if anomalies is not None else None
         enc = ds[self.variables[0]].encoding  # blocks align with v3 shards (one object each), else with chunks
         self.time_chunk = int((enc.get("shards") or enc.get("chunks") or (len(self._time),))[0])
         self.in_memory = bool(in_memory)
@@ -213,6 +218,8 @@ class WindowDataset(Dataset):
             for a, z, decoded in reader.chunks(lo, hi):  # normalise each decoded chunk into the block
                 for i in range(0, z - a, _PIECE):  # cache-sized pieces: three passes over hot memory
                     self._normalize_into(decoded[i : i + _PIECE], c, dest[a - lo + i : min(z, a + i + _PIECE) - lo])
+        if self._group is not None:
+            self.anomalies.subtract(out, self._group[lo:hi])
         if self.mask is not None:
             out[:, self.mask] = 0.0
         return out
@@ -263,6 +270,10 @@ class WindowDataset(Dataset):
                 for k in range((first - start) // step, (z - 1 - start) // step + 1):
                     frame = decoded[start + k * step - a]
                     self._normalize_into(frame, c, xr_[k, c] if k < t_in else yr_[k - t_in, c])
+        if self._group is not None:
+            groups = self._group[start : start + self.span : step]
+            self.anomalies.subtract(xr_, groups[:t_in])
+            self.anomalies.subtract(yr_, groups[t_in:])
         if self.mask is not None:
             xr_[:, self.mask] = 0.0
             yr_[:, self.mask] = 0.0

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from geostp.data.anomalies import Anomalies
 from geostp.data.normalize import Normalizer
 from geostp.data.store import GRID_DIMS, split_names
 from geostp.errors import ConfigError, DataError, ShapeError, UnknownNameError
@@ -53,6 +54,7 @@ class Predictor:
     t_out: int
     stats: dict[str, dict[str, float]]
     run: RunContract | None = None  # the run it was loaded from (None: a model built in code)
+    anomalies: Anomalies | None = None  # a run trained on anomalies: its climatology (geostp.data.anomalies)
 
     @property
     def grid_kind(self) -> str:
@@ -90,6 +92,7 @@ class Predictor:
             model=model.eval(), model_name=run.model_name, variables=list(sig.variables),
             grid={k: np.asarray(v, dtype=np.float64) for k, v in sig.grid.items()}, frame_step=sig.step,
             t_in=int(sig.t_in), t_out=int(sig.t_out), stats={v: dict(run.stats[v]) for v in sig.variables}, run=run,
+            anomalies=run.anomalies,
         )
 
     @classmethod
@@ -318,11 +321,12 @@ def predict_blocks(pred: Predictor, store: xr.Dataset, inits: np.ndarray, n_fram
     hook = apply_output_mask(model, mask)
     m = ensemble.members if ensemble is not None else 1
     periodic = bool(int(store.attrs.get("periodic_lon", "lon" in kind_of(pred.grid).grid_dims)))
+    need_valid = pred.anomalies is not None or getattr(model, "uses_valid_times", False)  # calendar-correct (B*m, N)
     bar = tqdm(total=len(inits), desc=f"forecasting {pred.model_name}", unit="init", disable=not progress, leave=False)
     try:
         for b0 in range(0, len(inits), batch_size):
             p = pos[b0:b0 + batch_size]
-            x = _inputs(arrays, p, pred.t_in, stride, norm)
+            x = _inputs(arrays, p, pred.t_in, stride, norm, pred.anomalies, times)
             if mask is not None:
                 x[:, :, mask] = 0.0
             with torch.no_grad():
@@ -331,13 +335,16 @@ def predict_blocks(pred: Predictor, store: xr.Dataset, inits: np.ndarray, n_fram
                     xt = ENSEMBLES.get(ensemble.method)(xt, ensemble, periodic, b0)
                 with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
                     torch.manual_seed((ensemble.seed if ensemble else 0) * 1_000_003 + b0)  # repeatable draws
+                    valid = add_steps(np.repeat(inits[b0:b0 + batch_size], m)[:, None], pred.frame_step,
+                                      lead_counts(leads, pred.frame_step)[None, :]) if need_valid else None
                     if getattr(model, "uses_valid_times", False):  # e.g. the climatology: a function of the valid time
-                        valid = add_steps(np.repeat(inits[b0:b0 + batch_size], m)[:, None], pred.frame_step,
-                                          lead_counts(leads, pred.frame_step)[None, :])
                         y = model.forecast_at(xt, valid).float().cpu().numpy()
                     else:
                         y = rollout(model, xt, n_frames).float().cpu().numpy()
-            y = norm.denormalize(y).astype(np.float32)
+            if pred.anomalies is not None:  # anomalies + the climatology of each valid time's calendar month
+                y = pred.anomalies.restore(y, pred.anomalies.group_index(valid), norm.scale)
+            else:
+                y = norm.denormalize(y).astype(np.float32)
             if mask is not None:
                 y[..., mask] = np.nan  # masked cells: NaN in the forecast
             if m > 1:
@@ -352,12 +359,17 @@ def predict_blocks(pred: Predictor, store: xr.Dataset, inits: np.ndarray, n_fram
             hook.remove()
 
 
-def _inputs(arrays: list[Any], positions: np.ndarray, t_in: int, stride: int, norm: Normalizer) -> np.ndarray:
-    """Normalised model inputs (B, T_in, C, H, W): the t_in frames `stride` apart ending at each position."""
+def _inputs(arrays: list[Any], positions: np.ndarray, t_in: int, stride: int, norm: Normalizer,
+            anomalies: Anomalies | None = None, times: np.ndarray | None = None) -> np.ndarray:
+    """Normalised model inputs (B, T_in, C, H, W): the t_in frames `stride` apart ending at each position (minus
+    the climatology of each frame's calendar month for a run on anomalies: the training windows' arithmetic)."""
     idx = positions[:, None] + np.arange(-(t_in - 1) * stride, 1, stride)[None, :]  # (B, T_in)
     uniq, inv = np.unique(idx, return_inverse=True)
     frames = np.stack([_take(a, uniq) for a in arrays], axis=1)  # (U, C, H, W), each frame read once
-    return norm.normalize(frames[inv.reshape(idx.shape)])
+    x = norm.normalize(frames[inv.reshape(idx.shape)])
+    if anomalies is not None:
+        anomalies.subtract(x, anomalies.group_index(times[idx]))
+    return x
 
 
 def forecast_inputs(pred: Predictor, store: xr.Dataset, inits: np.ndarray, stride: int = 1) -> np.ndarray:
@@ -366,7 +378,7 @@ def forecast_inputs(pred: Predictor, store: xr.Dataset, inits: np.ndarray, strid
     if (pos < 0).any():
         raise DataError(f"init time {_fmt(inits[pos < 0][0])} is not in the data")
     return _inputs([store[v].data for v in pred.variables], pos, pred.t_in, stride,
-                   Normalizer.from_stats(pred.stats, pred.variables))
+                   Normalizer.from_stats(pred.stats, pred.variables), pred.anomalies, store["time"].values)
 
 
 def _take(arr: Any, positions: np.ndarray) -> np.ndarray:

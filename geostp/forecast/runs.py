@@ -140,6 +140,9 @@ def quick_config(model: str, variables: Sequence[str], store: str | Path) -> dic
     return cfg
 
 
+#: Models a quick run never trains on anomalies: the baselines forecast the values themselves.
+PLAIN_VALUE_MODELS = frozenset({"persistence", "climatology"})
+
 #: Default T_out of a quick run on your own store, per step unit (T_in: geostp.timeaxis.DEFAULT_T_IN).
 DEFAULT_T_OUT = {"s": 12, "min": 12, "h": 12, "d": 10, "month": 12, "year": 5, "f": 10}
 
@@ -147,7 +150,7 @@ DEFAULT_T_OUT = {"s": 12, "min": 12, "h": 12, "d": 10, "month": 12, "year": 5, "
 def store_quick_config(model: str, variables: Sequence[str], store: str | Path, t_in: int | None = None,
                        t_out: int | None = None, steps: int | None = None) -> dict[str, Any]:
     """The quick-start config for any store: the model's recipe, with T_in/T_out set per the store's step
-    (documented defaults), the grid padded to the model's strides and wrapped in longitude only when the
+    (documented defaults), anomalies learnt on calendar-step stores, the grid padded to the model's strides and wrapped in longitude only when the
     store is global (`periodic_lon`), validation on the valid split when it holds a window (else train)."""
     from geostp.data.store import open_store
     from geostp.timeaxis import DEFAULT_T_IN, parse_step
@@ -159,7 +162,8 @@ def store_quick_config(model: str, variables: Sequence[str], store: str | Path, 
         cfg.setdefault("eval", {})["every"] = int(steps)
     if ds.attrs.get("catalog") == "sample" and t_in is None and t_out is None:
         return cfg  # the shipped, measured recipe
-    unit = parse_step(ds.attrs["time_step"]).unit
+    step = parse_step(ds.attrs["time_step"])
+    unit = step.unit
     t_in = t_in or DEFAULT_T_IN.get(unit, 12)
     t_out = t_out or DEFAULT_T_OUT.get(unit, 12)
     cfg["data"].update({"t_in": int(t_in), "t_out": int(t_out)})
@@ -170,6 +174,8 @@ def store_quick_config(model: str, variables: Sequence[str], store: str | Path, 
             f"({ds.attrs['time_step']} each) for a quick run: pass a smaller --t-in and --lead, or a longer train split"
         )
     cfg["data"]["valid_split"] = "valid" if _has_window(ds, "valid", span) else "train"
+    if step.kind == "calendar" and model not in PLAIN_VALUE_MODELS:  # monthly/seasonal/yearly: learn anomalies
+        cfg["data"]["anomalies"] = True
     periodic = bool(ds.attrs.get("periodic_lon", False))
     overrides = cfg["model"].setdefault("overrides", {})
     if "periodic_w" in overrides:  # the model's own longitude wrap: let the wrapper do it, on global grids only

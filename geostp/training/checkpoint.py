@@ -35,6 +35,7 @@ from torch import nn
 import geostp
 from geostp.training.contract import (RUN_FORMAT, RUN_FORMAT_VERSION, WEIGHTS_KEY, DataSignature,  # noqa: F401
                                       RunContract, read_signature, sha256_file, verify_weights)
+from geostp.data.anomalies import FILE_NAME as ANOMALIES_FILE
 from geostp.errors import StoreError
 from geostp.io import atomic_write_bytes, atomic_write_text, write_errors
 from geostp.locks import notice
@@ -49,8 +50,10 @@ KEEP_STATES = 2  # the newest state and the one before it, to fall back to when 
 RunInfo = RunContract  # the typed view of a run directory (geostp.training.contract); kept under its old name
 
 
-def write_run_files(run_dir: Path, cfg: TrainConfig, signature: DataSignature, stats: dict, env: dict) -> None:
-    """The static files of a new run: resolved config, signature (with the format version), stats, environment."""
+def write_run_files(run_dir: Path, cfg: TrainConfig, signature: DataSignature, stats: dict, env: dict,
+                    anomalies: Any = None) -> None:
+    """The static files of a new run: resolved config, signature (with the format version), stats, environment,
+    and the climatology of an anomaly run (geostp.data.anomalies)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     old = run_dir / "signature.json"
     digests = (json.loads(old.read_text()).get(WEIGHTS_KEY) or {}) if old.is_file() else {}
@@ -63,6 +66,10 @@ def write_run_files(run_dir: Path, cfg: TrainConfig, signature: DataSignature, s
     atomic_write_text(run_dir / "signature.json", json.dumps(sig, indent=1))
     atomic_write_text(run_dir / "stats.json", json.dumps(stats, indent=1))
     atomic_write_text(run_dir / "environment.json", json.dumps(env, indent=1))
+    if anomalies is not None:
+        anomalies.save(run_dir / ANOMALIES_FILE)
+    else:
+        (run_dir / ANOMALIES_FILE).unlink(missing_ok=True)
 
 
 def _record_weights(run_dir: Path, name: str, digests: list[str]) -> None:

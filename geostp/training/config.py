@@ -32,6 +32,7 @@ class DataConfig:
     in_memory: bool = False  # load the store into RAM (small stores: fastest)
     num_workers: int = 0  # DataLoader worker processes per training process
     valid_max_windows: int | None = None  # evenly spaced subset of the valid split (None = all)
+    anomalies: bool = False  # learn x - train climatology of x's calendar month (calendar-step stores; geostp.data.anomalies)
 
 
 @dataclass

@@ -19,6 +19,7 @@ import numpy as np
 
 import geostp
 from geostp import timeaxis
+from geostp.data.anomalies import read_run_anomalies
 from geostp.errors import GeostpError, IntegrityError, RunMismatchError, StoreError
 
 RUN_FORMAT = "geostp-run"
@@ -270,6 +271,7 @@ class RunContract:
     model_config: dict[str, Any] | None = None  # every hyper-parameter (None: runs from before it was saved)
     step: int = 0  # optimizer step of the weights (set when they are loaded)
     environment: dict[str, Any] = field(default_factory=dict)
+    anomalies: Any = None  # geostp.data.anomalies.Anomalies of a run trained on anomalies (data.anomalies), else None
 
     @classmethod
     def read(cls, run_dir: str | Path, which: str = "best") -> RunContract:
@@ -286,7 +288,8 @@ class RunContract:
         return cls(run_dir=run_dir, model_name=str(sig["model"]), signature=DataSignature.from_dict(sig),
                    stats=json.loads(stats_path.read_text()), weights=weights, preset=sig.get("preset"),
                    model_config=sig.get("model_config"),
-                   environment=json.loads(env_path.read_text()) if env_path.is_file() else {})
+                   environment=json.loads(env_path.read_text()) if env_path.is_file() else {},
+                   anomalies=read_run_anomalies(run_dir))
 
     @cached_property
     def config(self) -> Any:

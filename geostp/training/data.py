@@ -18,7 +18,9 @@ import numpy as np
 from torch.utils.data import Sampler
 
 from geostp import timeaxis
+from geostp.data.anomalies import Anomalies
 from geostp.data.loader import batch_loader  # noqa: F401  (the one loader, used by the training loop)
+from geostp.data.normalize import Normalizer
 from geostp.data.resolve import resolve_store
 from geostp.data.source import WindowSource
 from geostp.training.contract import DataSignature
@@ -36,6 +38,7 @@ class TrainData:
     signature: DataSignature
     stats: dict[str, dict[str, float]]
     store: Path
+    anomalies: Anomalies | None = None  # the climatology the windows subtract (data.anomalies), kept with the run
 
 
 def open_data(cfg: DataConfig) -> TrainData:
@@ -46,6 +49,9 @@ def open_data(cfg: DataConfig) -> TrainData:
     t_in = cfg.t_in or int(ds.attrs["default_t_in"])
     t_out = cfg.t_out or int(ds.attrs["default_t_out"])
     kw = dict(step=cfg.step, in_memory=cfg.in_memory, variables=variables)
+    anomalies = fit_anomalies(ds, variables, store, cfg.train_split) if cfg.anomalies else None
+    if anomalies is not None:
+        kw["anomalies"] = anomalies
     train = open_windows(store, cfg.train_split, t_in, t_out, stride=cfg.stride, **kw)
     valid = open_windows(store, cfg.valid_split, t_in, t_out, **kw)
     frame_step = int(train.frame_step)
@@ -61,7 +67,21 @@ def open_data(cfg: DataConfig) -> TrainData:
         catalog=str(ds.attrs.get("catalog", "")), store=str(store),
     )
     stats = train.stats
-    return TrainData(train, valid, signature, json.loads(json.dumps(stats, default=_plain)), store)
+    return TrainData(train, valid, signature, json.loads(json.dumps(stats, default=_plain)), store, anomalies)
+
+
+def fit_anomalies(ds: Any, variables: list[str], store: Path, split: str = "train") -> Anomalies:
+    """The scorecard's climatology of `split` (per calendar month on monthly stores), normalised with the store's
+    statistics, for `data.anomalies`; ConfigError on stores without calendar steps or with generated splits."""
+    from geostp.evaluation.baselines import compute_climatology
+
+    step = timeaxis.parse_step(str(ds.attrs["time_step"]))
+    if step.kind != "calendar" or ds.attrs.get("generator"):
+        raise ConfigError(f"data.anomalies needs a store with calendar steps (month, 3month, year); {store} has "
+                          f"step {step.label}: set data.anomalies: false")
+    stats = {v: {k: ds[v].attrs[k] for k in ds[v].attrs if k.startswith("norm_")} for v in variables}
+    clim = compute_climatology(ds, variables, split=split)
+    return Anomalies.from_climatology(clim, variables, Normalizer.from_stats(stats, variables))
 
 
 def _plain(x: Any) -> Any:

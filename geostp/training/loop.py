@@ -123,7 +123,8 @@ def _train(config: Any, out: str | Path | None, overrides: list[str] | tuple[str
     if state_dir is None and acc.is_main_process:
         if overwrite and resume is None:
             clear_run_dir(run_dir)
-        ckpt.write_run_files(run_dir, cfg, data.signature, data.stats, {**environment(acc), "speed": {"applied": sped_up, "not_applicable": unsped}})
+        ckpt.write_run_files(run_dir, cfg, data.signature, data.stats,
+                             {**environment(acc), "speed": {"applied": sped_up, "not_applicable": unsped}}, data.anomalies)
     acc.wait_for_everyone()
     # a resumed run keeps the events up to its state's step; a run started afresh begins an empty log
     log = MetricsLogger(run_dir, acc.is_main_process,
