@@ -30,9 +30,12 @@ from geostp.cli.options import storage_options_option, zarr_format_option
                    "the model rolls out autoregressively on its own predictions. Default: the run's T_out.")
 @click.option("--t-in", "t_in", type=click.IntRange(min=1), default=None, metavar="N",
               help="Input frames of the quick run trained when no run fits the data (default per time step: "
-                   "4 sub-daily, 10 daily, 12 monthly, 5 yearly; T_out: --lead, else 12, 10, 12, 5).")
+                   "4 sub-daily, 10 daily, 12 monthly, 5 yearly; T_out: --lead, else 12, 10, 12, 5; 6 and 6 on "
+                   "monthly or yearly grids over 64 x 128 points, e.g. 73 x 144). On monthly and yearly data it "
+                   "learns anomalies from the train split's climatology per calendar month.")
 @click.option("--quick-steps", type=click.IntRange(min=1), default=None, metavar="N",
-              help="Training steps of that quick run (default: the recipe's 400; fewer for a smoke test).")
+              help="Training steps of that quick run (default: the recipe's 400, 200 on monthly or yearly grids "
+                   "over 64 x 128 points; fewer for a smoke test).")
 @click.option("--out", type=click.Path(), default=None,
               help="Output Zarr (default: RUN_DIR/forecasts/<vars>-<init>-<lead>-<key>.zarr, reused when asked again).")
 @click.option("--plot/--no-plot", default=True, show_default=True,

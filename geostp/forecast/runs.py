@@ -147,25 +147,47 @@ PLAIN_VALUE_MODELS = frozenset({"persistence", "climatology"})
 DEFAULT_T_OUT = {"s": 12, "min": 12, "h": 12, "d": 10, "month": 12, "year": 5, "f": 10}
 
 
+@dataclass(frozen=True)
+class LargeGridRecipe:
+    """The quick run on calendar-step stores of more than `cells` grid points (73 x 144 monthly): fewer frames, a
+    narrower model and fewer steps, so that it trains in minutes on 2 CPU cores; learning anomalies (not the
+    seasonal cycle) is what makes so short a training enough. Chosen from `benchmarks/bench_quick_own.py`."""
+
+    cells: int = 64 * 128  # 4 x the sample's 32 x 64
+    t_in: int = 6
+    t_out: int = 6
+    hid_s: int = 8
+    max_steps: int = 200
+
+
+LARGE_CALENDAR_GRID = LargeGridRecipe()
+
+
 def store_quick_config(model: str, variables: Sequence[str], store: str | Path, t_in: int | None = None,
                        t_out: int | None = None, steps: int | None = None) -> dict[str, Any]:
     """The quick-start config for any store: the model's recipe, with T_in/T_out set per the store's step
-    (documented defaults), anomalies learnt on calendar-step stores, the grid padded to the model's strides and wrapped in longitude only when the
-    store is global (`periodic_lon`), validation on the valid split when it holds a window (else train)."""
+    (documented defaults; `LARGE_CALENDAR_GRID` on large monthly grids), anomalies learnt on calendar-step
+    stores, the grid padded to the model's strides and wrapped in longitude only when the store is global
+    (`periodic_lon`), validation on the valid split when it holds a window (else train)."""
     from geostp.data.store import open_store
     from geostp.timeaxis import DEFAULT_T_IN, parse_step
 
     ds = open_store(store, check_chunks=False)
     cfg = quick_config(model, variables, store)
-    if steps:
-        cfg["train"]["max_steps"] = int(steps)
-        cfg.setdefault("eval", {})["every"] = int(steps)
     if ds.attrs.get("catalog") == "sample" and t_in is None and t_out is None:
-        return cfg  # the shipped, measured recipe
+        return _set_steps(cfg, steps)  # the shipped, measured recipe
     step = parse_step(ds.attrs["time_step"])
-    unit = step.unit
-    t_in = t_in or DEFAULT_T_IN.get(unit, 12)
-    t_out = t_out or DEFAULT_T_OUT.get(unit, 12)
+    gdims = [d for d in ds[list(variables)[0]].dims if d != "time"]
+    cells = int(np.prod([ds.sizes[d] for d in gdims]))
+    overrides = cfg["model"].setdefault("overrides", {})
+    large = LARGE_CALENDAR_GRID if step.kind == "calendar" and cells > LARGE_CALENDAR_GRID.cells else None
+    if large is not None:
+        t_in, t_out, steps = t_in or large.t_in, t_out or large.t_out, steps or large.max_steps
+        if "hid_s" in overrides:
+            overrides["hid_s"] = large.hid_s
+    t_in = t_in or DEFAULT_T_IN.get(step.unit, 12)
+    t_out = t_out or DEFAULT_T_OUT.get(step.unit, 12)
+    _set_steps(cfg, steps)
     cfg["data"].update({"t_in": int(t_in), "t_out": int(t_out)})
     span = t_in + t_out
     if not _has_window(ds, "train", span):
@@ -177,13 +199,19 @@ def store_quick_config(model: str, variables: Sequence[str], store: str | Path, 
     if step.kind == "calendar" and model not in PLAIN_VALUE_MODELS:  # monthly/seasonal/yearly: learn anomalies
         cfg["data"]["anomalies"] = True
     periodic = bool(ds.attrs.get("periodic_lon", False))
-    overrides = cfg["model"].setdefault("overrides", {})
     if "periodic_w" in overrides:  # the model's own longitude wrap: let the wrapper do it, on global grids only
         overrides["periodic_w"] = False
     overrides.update({"pad_to_stride": True, "periodic_lon": periodic})
-    gdims = [d for d in ds[list(variables)[0]].dims if d != "time"]
-    if "n_s" in overrides and np.prod([ds.sizes[d] for d in gdims]) > 64 * 128:
+    if "n_s" in overrides and cells > 64 * 128:
         overrides["n_s"] = 4  # grids larger than the sample's 32x64 x 4 (73x144): one more 2x downsampling
+    return cfg
+
+
+def _set_steps(cfg: dict[str, Any], steps: int | None) -> dict[str, Any]:
+    """Train for `steps` optimizer steps (None: the recipe's), validating once at the end."""
+    if steps:
+        cfg["train"]["max_steps"] = int(steps)
+        cfg.setdefault("eval", {})["every"] = int(steps)
     return cfg
 
 

@@ -100,6 +100,8 @@ def test_quick_run_on_a_monthly_store_learns_anomalies(tmp_path):
     assert isinstance(stored, Anomalies) and (res.run_dir / FILE_NAME).is_file()
     np.testing.assert_array_equal(stored.clim, fit_anomalies(open_store(store), [var], store).clim)
     assert not store_quick_config("persistence", [var], store)["data"].get("anomalies")  # values themselves
+    small = store_quick_config("vip_mixer", [var], store)  # 8 x 16: the monthly defaults, not the large-grid recipe
+    assert (small["data"]["t_in"], small["data"]["t_out"], small["model"]["overrides"]["hid_s"]) == (12, 12, 16)
 
 
 def test_anomalies_need_calendar_steps(tmp_path):

@@ -18,6 +18,7 @@ from geostp.data.prepare import prepare
 from geostp.data.store import open_store
 from geostp.data.windows import open_windows
 from geostp.errors import DataError
+from geostp.forecast.runs import LARGE_CALENDAR_GRID, store_quick_config
 from geostp.workflows.forecast import ForecastRequest, run_forecast
 from tests.fixtures.own_files import (write_cftime, write_irregular, write_mid_month, write_ncep_monthly,
                                       write_sst_band)
@@ -78,6 +79,9 @@ def test_ncep_monthly_descending_latitude(tmp_path):
     assert s.sizes["lat"] == 73 and (np.diff(s["lat"].values) > 0).all()
     assert len(np.unique(s["segment"].values[s["split"].values == "train"])) == 1  # 28-31 days: one step
     _exact_windows(store, src, "air", "train", 12, 12)
+    cfg, large = store_quick_config("vip_mixer", ["air"], store), LARGE_CALENDAR_GRID  # the large-grid recipe
+    assert (cfg["data"]["t_in"], cfg["data"]["t_out"], cfg["train"]["max_steps"]) == (large.t_in, large.t_out, large.max_steps)
+    assert cfg["model"]["overrides"]["hid_s"] == large.hid_s and cfg["data"]["anomalies"] is True
     _exact_windows(store, src, "air", "train", 2, 2, step="6month")
     res = _forecast(store, "air", 3, "2month")
     assert res.trained
