@@ -48,6 +48,8 @@ class ConvLSTMConfig(BaseConfig):
     scheduled_sampling: bool = True
     sampling_start: float = 1.0
     sampling_decay: float = 2e-5
+    residual: bool = False  # each step predicts the change from the frame it was fed (geostp's option, not
+    # OpenSTL's): the fed-back frames stay states, which the generic Residual wrapper would turn into increments
 
     def __post_init__(self) -> None:
         check_shapes(self)
@@ -105,7 +107,8 @@ class ConvLSTM(Forecaster):
                 inp = m * frames[:, t] + (1 - m) * outs[-1]
             for i, cell in enumerate(self.cells):
                 h[i], c[i] = cell(inp if i == 0 else h[i - 1], h[i], c[i])
-            outs.append(self.readout(h[-1]))
+            out = self.readout(h[-1])
+            outs.append(out + inp if self.config.residual else out)
         return torch.stack(outs, dim=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

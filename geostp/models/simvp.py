@@ -40,6 +40,9 @@ class SimVPConfig(BaseConfig):
     drop_path: float = 0.0
     spatio_kernel_enc: int = 3
     spatio_kernel_dec: int = 3
+    residual: bool = False  # each pass predicts the change from its own last input frame (geostp's option, not in
+    # the papers): with T_out > T_in the chain feeds states, not increments, to the next pass (the generic
+    # Residual wrapper adds the last input frame only once, after the chain, so passes 2.. would see increments)
 
     def __post_init__(self) -> None:
         check_shapes(self)
@@ -82,7 +85,8 @@ class SimVP(Forecaster):
         z, skip = self.enc(x.reshape(b * t, c, h, w))
         _, hs, h2, w2 = z.shape
         z = self.hid(z.reshape(b, t * hs, h2, w2)).reshape(b * t, hs, h2, w2)
-        return self.dec(z, skip).reshape(b, t, c, h, w)
+        y = self.dec(z, skip).reshape(b, t, c, h, w)
+        return y + x[:, -1:] if self.config.residual else y
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.check_input(x)

@@ -72,6 +72,8 @@ class SwinLSTMConfig(BaseConfig):
     loss_on_warmup: bool = True
     teacher_forcing: float = 0.0  # probability of feeding the true frame in the closed loop (training)
     teacher_forcing_decay_steps: int = 0  # linear decay of that probability to 0 (0 = constant)
+    residual: bool = False  # each step predicts the change from the frame it was fed (geostp's option, not the
+    # authors'): fed-back frames stay states, which the generic Residual wrapper would turn into increments
 
     def grid_multiple(self) -> int:
         """patch x window x 2^merges: every stage's token grid then tiles into windows (see check_tiling)."""
@@ -346,7 +348,8 @@ class SwinLSTM(Forecaster):
         if not decode:
             return None, new
         out = self.head(x)
-        return (torch.sigmoid(out) if self.config.output_activation == "sigmoid" else out), new
+        out = torch.sigmoid(out) if self.config.output_activation == "sigmoid" else out
+        return (out + frame if self.config.residual else out), new
 
     def unroll(self, x: torch.Tensor, y: torch.Tensor | None = None, p_true: float = 0.0,
                keep_warmup: bool = True) -> torch.Tensor:
@@ -414,6 +417,9 @@ def _validate(cfg: SwinLSTMConfig) -> None:
         if dims[i] % cfg.num_heads[i]:
             raise ConfigError(f"swinlstm-{cfg.variant}: stage {i} width {dims[i]} is not divisible by "
                               f"{cfg.num_heads[i]} heads")
+    if cfg.residual and cfg.output_activation == "sigmoid":
+        raise ConfigError("swinlstm: residual increments cannot pass through the sigmoid output; "
+                          "set output_activation: none with residual: true")
     if cfg.variant == "D" and cfg.embed_dim % 2:
         raise ConfigError("swinlstm-D: embed_dim must be even (patch expanding halves the width)")
     if not 0.0 <= cfg.teacher_forcing <= 1.0:

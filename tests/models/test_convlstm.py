@@ -98,3 +98,27 @@ def test_the_two_cells_differ():
 def test_grid_not_a_multiple_of_the_patch_is_padded():
     model = create("convlstm", "tiny", in_shape=(2, 1, 15, 17), patch_size=4).eval()
     assert model(torch.randn(1, 2, 1, 15, 17)).shape == (1, 4, 1, 15, 17)
+
+
+class _Ones(torch.nn.Module):
+    """A read-out that predicts +1 everywhere: lead k of a state-feeding residual model is last frame + k."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.channels = channels
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return h.new_ones(h.shape[0], self.channels, *h.shape[2:])
+
+
+def test_residual_steps_feed_states_back():
+    """`residual=True`: each step adds its increment to the frame it was fed and feeds that state back, so a
+    constant +1 increment gives last frame + k at lead k (the generic wrapper would give + 1 at every lead)."""
+    model = create("convlstm", "tiny", residual=True).eval()
+    assert type(model).__name__ != "Residual"
+    model.readout = _Ones(model.readout.out_channels)
+    x = torch.randn(2, *model.config.in_shape)
+    with torch.no_grad():
+        y = model(x)
+    for k in range(model.config.t_out):
+        assert torch.allclose(y[:, k], x[:, -1] + (k + 1), atol=1e-5)

@@ -99,6 +99,25 @@ def test_t_out_recursion_follows_openstl(t_out):
         assert torch.allclose(model(x), expected, atol=1e-6)
 
 
+@pytest.mark.parametrize("name", ["simvp", "simvpv2"])
+def test_residual_passes_feed_states_not_increments_to_the_next_pass(name):
+    """`residual=True`: each pass adds its own last input frame, and the next pass consumes that state (the
+    generic Residual wrapper would add the frame once after the chain, feeding increments forward)."""
+    torch.manual_seed(0)
+    plain = create(name, "tiny", in_shape=(3, 2, 16, 16), t_out=7).eval()
+    resid = create(name, "tiny", in_shape=(3, 2, 16, 16), t_out=7, residual=True).eval()
+    assert type(resid) is type(plain)  # the model's own option, not the wrapper
+    resid.load_state_dict(plain.state_dict())
+    x = torch.randn(2, 3, 2, 16, 16)
+    with torch.no_grad():
+        passes, cur = [], x
+        for _ in range(3):
+            cur = plain.step(cur) + cur[:, -1:]
+            passes.append(cur)
+        assert torch.allclose(resid(x), torch.cat(passes, dim=1)[:, :7], atol=1e-5)
+        assert not torch.allclose(resid(x), plain(x) + x[:, -1:], atol=1e-3)
+
+
 def test_gradients_flow_through_every_recursive_pass():
     model = create("simvp", "tiny", in_shape=(3, 1, 16, 16), t_out=7)
     x = torch.randn(1, 3, 1, 16, 16, requires_grad=True)

@@ -187,3 +187,25 @@ def test_bad_hyper_parameters_are_config_errors():
         create("swinlstm", "tiny", depths_up=(2,))
     with pytest.raises(ConfigError, match="probability"):
         create("swinlstm", "tiny", teacher_forcing=1.5)
+
+
+def test_residual_steps_feed_states_back():
+    """`residual=True`: each closed-loop step adds its increment to the frame it was fed and feeds that state
+    back, so a head predicting +1 gives last frame + k at lead k; with the sigmoid output it is refused."""
+    from geostp.errors import ConfigError
+    from geostp.models import create
+
+    model = create("swinlstm", "tiny", residual=True).eval()
+
+    class Ones(torch.nn.Module):
+        def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+            return tokens.new_ones(tokens.shape[0], *x.shape[2:])  # (B, C, H, W) of one frame
+
+    x = torch.randn(2, *model.config.in_shape)
+    model.head = Ones()
+    with torch.no_grad():
+        y = model(x)
+    for k in range(model.config.t_out):
+        assert torch.allclose(y[:, k], x[:, -1] + (k + 1), atol=1e-5)
+    with pytest.raises(ConfigError, match="output_activation"):
+        create("swinlstm", "tiny", residual=True, output_activation="sigmoid")
