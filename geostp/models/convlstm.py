@@ -78,6 +78,9 @@ class ConvLSTM(Forecaster):
             for i in range(cfg.num_layers)
         )
         self.readout = nn.Conv2d(cfg.num_hidden, frame_ch, 1, bias=False)
+        if cfg.residual:  # start near persistence: random increments would compound over the closed loop;
+            with torch.no_grad():  # small, not zero, so every parameter gets a gradient at once
+                self.readout.weight.mul_(1e-2)
         self.register_buffer("sampling_step", torch.zeros((), dtype=torch.int64))
 
     def _patch(self, x: torch.Tensor) -> torch.Tensor:

@@ -74,6 +74,10 @@ class SimVP(Forecaster):
         self.multiple = 2 ** (cfg.n_s // 2)
         self.enc = SpatialEncoder(c, cfg.hid_s, cfg.n_s, cfg.spatio_kernel_enc)
         self.dec = SpatialDecoder(cfg.hid_s, c, cfg.n_s, cfg.spatio_kernel_dec)
+        if cfg.residual:  # start near persistence: random increments would compound along the chain of passes;
+            with torch.no_grad():  # small, not zero, so every parameter gets a gradient at once
+                self.dec.readout.weight.mul_(1e-2)
+                self.dec.readout.bias.zero_()
         if translator == "incepu":
             self.hid: nn.Module = IncepUTranslator(t * cfg.hid_s, cfg.hid_t, cfg.n_t)
         else:

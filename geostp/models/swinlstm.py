@@ -327,6 +327,10 @@ class SwinLSTM(Forecaster):
             if cfg.keep_unused_projections:  # the authors' UpSample builds a PatchEmbed it never calls
                 self.unused_patch_embed = PatchEmbed(c, dim, cfg.patch_size)
         self.head = PatchInflated(dim, c, cfg.patch_size)
+        if cfg.residual:  # start near persistence: random increments compound over the closed loop (loss ~20 at
+            with torch.no_grad():  # step 0 otherwise); small, not zero, so every parameter gets a gradient at once
+                self.head.conv.weight.mul_(1e-2)
+                self.head.conv.bias.zero_()
         # scheduled-sampling clock: training_loss calls so far (saved with the weights, so resume continues it)
         self.register_buffer("sampling_step", torch.zeros((), dtype=torch.long))
 
