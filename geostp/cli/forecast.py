@@ -34,8 +34,9 @@ from geostp.cli.options import storage_options_option, zarr_format_option
                    "monthly or yearly grids over 64 x 128 points, e.g. 73 x 144). On monthly and yearly data it "
                    "learns anomalies from the train split's climatology per calendar month.")
 @click.option("--quick-steps", type=click.IntRange(min=1), default=None, metavar="N",
-              help="Training steps of that quick run (default: the recipe's 400, 200 on monthly or yearly grids "
-                   "over 64 x 128 points; fewer for a smoke test).")
+              help="Training steps of that quick run, and of each --ensemble seeds member's training (default: the "
+                   "recipe's 400, 200 on monthly or yearly grids over 64 x 128 points; a seeds member: its run's "
+                   "own; fewer for a smoke test).")
 @click.option("--out", type=click.Path(), default=None,
               help="Output Zarr (default: RUN_DIR/forecasts/<vars>-<init>-<lead>-<key>.zarr, reused when asked again).")
 @click.option("--plot/--no-plot", default=True, show_default=True,
@@ -52,12 +53,18 @@ from geostp.cli.options import storage_options_option, zarr_format_option
 @click.option("--members", type=click.IntRange(min=1), default=1, show_default=True,
               help="Ensemble members; > 1 adds a `member` dim (CF realization) and CRPS/spread scores. "
                    "Example: --members 8")
-@click.option("--ensemble", "ensemble", type=click.Choice(["auto", "perturb", "crps"]), default="auto", show_default=True,
+@click.option("--ensemble", "ensemble", type=click.Choice(["auto", "perturb", "seeds", "crps", "sample"]), default="auto",
+              show_default=True,
               help="How members are made: perturb = initial-condition perturbations, spatially correlated noise "
-                   "scaled by the train-split statistics (see --perturb-amplitude); crps = draws of a run trained "
-                   "with --set train.objective=crps; auto = crps for such a run, else perturb.")
+                   "scaled by the train-split statistics (see --perturb-amplitude); seeds = member k is the run's "
+                   "config trained again with train.seed + k (N - 1 quick trainings, cached); crps = draws of a run "
+                   "trained with train.objective crps (without --run: the CRPS quick-start recipe, trained once and "
+                   "cached); sample = draws of a model that samples its output (S-HR-VQVAE's PixelCNN codes, see "
+                   "--temperature); auto = crps for a CRPS run, sample for S-HR-VQVAE, else perturb.")
 @click.option("--perturb-amplitude", type=click.FloatRange(min=0), default=0.1, show_default=True,
               help="perturb: noise standard deviation in units of each variable's train-split standard deviation.")
+@click.option("--temperature", type=click.FloatRange(min=0), default=1.0, show_default=True,
+              help="sample: temperature of the sampled codes, softmax(logits / T); 0 = greedy, every member alike.")
 @click.option("--init-chunk", type=click.IntRange(min=1), default=None, metavar="N",
               help="Init times per Zarr chunk of a new --out (default: chunks of about 8 MB). Under "
                    "`accelerate launch`, processes split the init times at chunk boundaries.")
@@ -66,7 +73,7 @@ from geostp.cli.options import storage_options_option, zarr_format_option
 def forecast(model: str, variables: tuple[str, ...], run: str | None, data: str | None, init: tuple[str, ...],
              lead: str | None, t_in: int | None, quick_steps: int | None, out: str | None, plot: bool, device: str,
              batch_size: int, overwrite: bool, append: bool, no_score: bool, wait: bool, members: int, ensemble: str,
-             perturb_amplitude: float, init_chunk: int | None, zarr_format: int | None) -> None:
+             perturb_amplitude: float, temperature: float, init_chunk: int | None, zarr_format: int | None) -> None:
     """Forecast VARIABLES with MODEL and write a CF Zarr in physical units.
 
     The output has dims (init_time, lead_time, lat, lon) per variable (video and traffic: one `frames`
@@ -82,6 +89,7 @@ def forecast(model: str, variables: tuple[str, ...], run: str | None, data: str 
       geostp forecast --model simvpv2 --var z500 --run runs/simvpv2-wb --data wb5.625.zarr --out fc.zarr
       geostp forecast --model vip_mixer --var t850 --init 2018-06-01/2018-06-30 --out fc.zarr --append
       geostp forecast --model vip_mixer --var t850 --members 8 --init 2018-01-01/2018-01-31
+      geostp forecast --model vip_mixer --var t850 --members 8 --ensemble crps
       geostp forecast --model vip_mixer --var air --data ncep_monthly.zarr --t-in 12 --lead 6month
     """
     from geostp.workflows.forecast import ForecastRequest, run_forecast, summary_lines
@@ -89,7 +97,7 @@ def forecast(model: str, variables: tuple[str, ...], run: str | None, data: str 
     req = ForecastRequest(model=model, variables=list(variables), run=run, data=data, init=list(init) or None,
                           lead=lead, t_in=t_in, quick_steps=quick_steps, out=out, plot=plot, device=device,
                           batch_size=batch_size, overwrite=overwrite, append=append, score=not no_score, wait=wait,
-                          members=members, ensemble=ensemble, perturb_amplitude=perturb_amplitude,
+                          members=members, ensemble=ensemble, perturb_amplitude=perturb_amplitude, temperature=temperature,
                           zarr_format=zarr_format, init_chunk=init_chunk)
     result = run_forecast(req, echo=click.echo)
     if int(os.environ.get("RANK", "0")) == 0:  # under `accelerate launch`, rank 0 reports for all

@@ -26,6 +26,8 @@ from geostp.evaluation import metrics as M
 from geostp.evaluation.ensemble import MEMBER_DIM
 from geostp.evaluation.bootstrap import BootstrapConfig, resample_means
 from geostp.evaluation.baselines import climatology_at, compute_climatology, persistence_forecast, truth_at
+from geostp.evaluation.climatology_ensemble import NAME as PROB_CLIMATOLOGY
+from geostp.evaluation.climatology_ensemble import climatology_ensemble
 from geostp.evaluation.regions import DEFAULT_REGIONS, region_masks
 from geostp.data.masks import variable_mask
 from geostp.kinds import FRAMES_VAR, kind_of
@@ -158,10 +160,10 @@ def _region_weights(first: xr.Dataset, regions: Sequence[str] | None, conv: Conv
 
 def candidate_blocks(forecasts: Mapping[str, xr.Dataset], truth: xr.Dataset, inits: np.ndarray,
                      variables: Sequence[str], n_leads: int, baselines: Sequence[str] = BASELINES,
-                     climatology: xr.Dataset | None = None, block: int = 256
+                     climatology: xr.Dataset | None = None, block: int = 256, members: int = 0
                      ) -> Iterator[tuple[int, np.ndarray, dict[str, xr.Dataset], xr.Dataset, xr.Dataset | None]]:
     """Blocks of init times in memory: (offset, inits, {model or baseline: forecast}, truth, climatology),
-    forecasts and baselines on the same init and valid times."""
+    forecasts and baselines on the same init and valid times; `members`: those of the probabilistic climatology."""
     for b0 in range(0, len(inits), block):
         sel = inits[b0:b0 + block]
         fcs = {k: v.sel(init_time=sel).isel(lead_time=slice(0, n_leads)).load() for k, v in forecasts.items()}
@@ -174,6 +176,8 @@ def candidate_blocks(forecasts: Mapping[str, xr.Dataset], truth: xr.Dataset, ini
         clim_here = climatology_at(climatology, vt) if climatology is not None else None
         if "climatology" in baselines:
             cands["climatology"] = clim_here
+        if PROB_CLIMATOLOGY in baselines:
+            cands[PROB_CLIMATOLOGY] = climatology_ensemble(truth, variables, vt, members)
         yield b0, sel, cands, obs, clim_here
 
 
@@ -195,7 +199,9 @@ def per_time_scores(forecasts: Mapping[str, xr.Dataset], truth: xr.Dataset, init
     family = _family(first)
     conv = CONVENTIONS.get(convention)
     registry = metric_registry(family, convention)
-    members = any(MEMBER_DIM in fc.dims for fc in forecasts.values())  # ensemble scores only for ensembles
+    members = max([fc.sizes[MEMBER_DIM] for fc in forecasts.values() if MEMBER_DIM in fc.dims], default=0)
+    if members > 1 and "climatology" in baselines and family == "weather" and timeaxis.is_datetime(truth["time"].values):
+        baselines = (*baselines, PROB_CLIMATOLOGY)  # ensembles are also scored next to the probabilistic climatology
     names = list(metrics or [n for n in registry.names() if members or not registry.get(n).ensemble])
     metric_objs = [registry.get(n) for n in names]
     variables = forecast_variables(first)
@@ -224,7 +230,7 @@ def per_time_scores(forecasts: Mapping[str, xr.Dataset], truth: xr.Dataset, init
     mask = None
     bar = tqdm(total=len(inits), desc="scoring", unit="init", disable=not progress, leave=False)
     for b0, sel, cands, obs, clim_here in candidate_blocks(forecasts, truth, inits, variables, len(leads), baselines,
-                                                           climatology, block):
+                                                           climatology, block, members):
         for mi, model in enumerate(models):
             cand = cands[model]
             for vi, var in enumerate(variables):

@@ -1,5 +1,10 @@
 """Ways to turn one model into an ensemble at forecast time (`geostp forecast --members N --ensemble METHOD`).
 
+`seeds`: one member per independently seeded training of the run's config (geostp.forecast.seeds).
+
+`sample`: draws of a model that samples its own output (S-HR-VQVAE: codes sampled from its PixelCNN prior at
+`temperature` instead of the greedy argmax; 0 = greedy), one draw per member, seeded per block of inits.
+
 `crps`: draws of a stochastic model trained with the CRPS (`train.objective: crps`,
 geostp.models.wrappers.Stochastic): each member is one call with fresh noise (seeded per block of inits).
 
@@ -12,7 +17,9 @@ of each variable's train-split standard deviation (0.1 x ~14 K for t850 on the s
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import dataclasses
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,10 +38,13 @@ class EnsembleSpec:
     amplitude: float = 0.1  # perturbation std in train-split standard deviations (normalised units)
     length_scale: float = 2.0  # Gaussian smoothing of the noise, in grid cells
     seed: int = 0
+    temperature: float = 1.0  # sample: of the model's own sampling (0 = greedy)
 
     def __post_init__(self) -> None:
         if self.members < 1:
             raise ConfigError(f"--members must be >= 1, got {self.members}")
+        if self.temperature < 0:
+            raise ConfigError(f"--temperature must be >= 0 (0 = greedy), got {self.temperature}")
         if self.amplitude < 0 or self.length_scale < 0:
             raise ConfigError(f"perturbation amplitude and length scale must be >= 0, got {self.amplitude}, {self.length_scale}")
         ENSEMBLES.get(self.method)  # unknown methods list the known ones
@@ -74,6 +84,44 @@ def sample(x: torch.Tensor, spec: EnsembleSpec, periodic_lon: bool, offset: int)
     return x.repeat_interleave(spec.members, 0)
 
 
+@ENSEMBLES.register("seeds")
+def seeded(x: torch.Tensor, spec: EnsembleSpec, periodic_lon: bool, offset: int) -> torch.Tensor:
+    """Members of independently seeded runs (geostp.forecast.seeds.MemberModels): the same inputs for each."""
+    return x.repeat_interleave(spec.members, 0)
+
+
+@ENSEMBLES.register("sample")
+def sampled(x: torch.Tensor, spec: EnsembleSpec, periodic_lon: bool, offset: int) -> torch.Tensor:
+    """Members of a model that samples its output (`sampling`): its inputs repeated, one draw per copy."""
+    return x.repeat_interleave(spec.members, 0)
+
+
+def _core(model: torch.nn.Module) -> torch.nn.Module:
+    """The registered model inside its wrappers."""
+    from geostp.models.wrappers import Wrapper
+
+    while isinstance(model, Wrapper):
+        model = model.inner
+    return model
+
+
+def can_sample(model: torch.nn.Module) -> bool:
+    """Whether the model can draw its output instead of taking the most likely one (a `decoding` option)."""
+    return hasattr(getattr(_core(model), "config", None), "decoding")
+
+
+@contextlib.contextmanager
+def sampling(model: torch.nn.Module, temperature: float) -> Iterator[None]:
+    """Within the block, `model` (through its wrappers) samples its output at `temperature`; restored after."""
+    core = _core(model)
+    before = core.config
+    core.config = dataclasses.replace(before, decoding="sample", temperature=float(temperature))
+    try:
+        yield
+    finally:
+        core.config = before
+
+
 def is_stochastic(model: torch.nn.Module) -> bool:
     """Whether `model` draws noise itself (a CRPS-trained run), anywhere in its wrapper chain."""
     from geostp.models.wrappers import Stochastic, Wrapper
@@ -86,10 +134,14 @@ def is_stochastic(model: torch.nn.Module) -> bool:
 
 
 def choose_method(method: str, model: torch.nn.Module) -> str:
-    """`auto` -> crps for a stochastic model, perturb otherwise; crps on a deterministic model is refused."""
+    """`auto` -> crps for a stochastic model, sample for one that samples its output (S-HR-VQVAE), perturb
+    otherwise; crps on a deterministic model, sample on one that cannot sample, are refused."""
     stochastic = is_stochastic(model)
     if method == "auto":
-        return "crps" if stochastic else "perturb"
+        return "crps" if stochastic else "sample" if can_sample(model) else "perturb"
+    if method == "sample" and not can_sample(model):
+        raise ConfigError("--ensemble sample draws the model's own output (S-HR-VQVAE's PixelCNN codes); this model "
+                          "forecasts deterministically: use --ensemble perturb, seeds or crps")
     if method == "crps" and not stochastic:
         raise ConfigError("--ensemble crps needs a run trained with train.objective crps (a stochastic model); this "
                           "run's model is deterministic: use --ensemble perturb, or train one with "

@@ -9,6 +9,7 @@ so memory stays bounded by one block whatever the number of init times.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -300,7 +301,7 @@ def predict_blocks(pred: Predictor, store: xr.Dataset, inits: np.ndarray, n_fram
     import torch
     from tqdm.auto import tqdm
 
-    from geostp.forecast.ensemble import ENSEMBLES
+    from geostp.forecast.ensemble import ENSEMBLES, sampling
     from geostp.models.rollout import rollout
 
     if batch_size < 1:
@@ -323,6 +324,9 @@ def predict_blocks(pred: Predictor, store: xr.Dataset, inits: np.ndarray, n_fram
     periodic = bool(int(store.attrs.get("periodic_lon", "lon" in kind_of(pred.grid).grid_dims)))
     need_valid = pred.anomalies is not None or getattr(model, "uses_valid_times", False)  # calendar-correct (B*m, N)
     bar = tqdm(total=len(inits), desc=f"forecasting {pred.model_name}", unit="init", disable=not progress, leave=False)
+    draws = contextlib.ExitStack()
+    if m > 1 and ensemble.method == "sample":  # members are the model's own draws (S-HR-VQVAE's sampled codes)
+        draws.enter_context(sampling(model, ensemble.temperature))
     try:
         for b0 in range(0, len(inits), batch_size):
             p = pos[b0:b0 + batch_size]
@@ -354,6 +358,7 @@ def predict_blocks(pred: Predictor, store: xr.Dataset, inits: np.ndarray, n_fram
                                    members=np.arange(m) if m > 1 else None)
             bar.update(len(p))
     finally:
+        draws.close()
         bar.close()
         if hook is not None:
             hook.remove()

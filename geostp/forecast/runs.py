@@ -50,10 +50,12 @@ class RunEntry:
     variables: tuple[str, ...]
     catalog: str
     mtime: float
+    objective: str = "mse"  # "crps": a stochastic ensemble model (train.objective crps)
 
     def label(self) -> str:
         """One-line description for listings."""
-        return f"{self.path} ({self.model}: {', '.join(self.variables)}; {self.catalog or 'unknown data'})"
+        kind = ", CRPS ensemble" if self.objective == "crps" else ""
+        return f"{self.path} ({self.model}{kind}: {', '.join(self.variables)}; {self.catalog or 'unknown data'})"
 
 
 def _weights_time(run_dir: Path) -> float | None:
@@ -94,14 +96,18 @@ def list_runs(roots: Sequence[Path] | None = None) -> list[RunEntry]:
             if missing:
                 _skip(run, f"incomplete ({', '.join(missing)} missing)")
                 continue
+            crps = bool((sig.get("model_config") or {}).get("crps_members"))
             out.append(RunEntry(run, str(sig.get("model", "?")), tuple(sig.get("variables", ())),
-                                str(sig.get("catalog", "")), mtime))
+                                str(sig.get("catalog", "")), mtime, "crps" if crps else "mse"))
     return sorted(out, key=lambda r: r.mtime, reverse=True)
 
 
-def matching_runs(model: str, variables: Sequence[str], roots: Sequence[Path] | None = None) -> list[RunEntry]:
-    """Runs of `model` trained on all of `variables`, newest first (an exact variable set ranks first)."""
-    runs = [r for r in list_runs(roots) if r.model == model and set(variables) <= set(r.variables)]
+def matching_runs(model: str, variables: Sequence[str], roots: Sequence[Path] | None = None,
+                  objective: str | None = None) -> list[RunEntry]:
+    """Runs of `model` trained on all of `variables` (and with `objective`, "mse" or "crps", when given), newest
+    first (an exact variable set ranks first)."""
+    runs = [r for r in list_runs(roots) if r.model == model and set(variables) <= set(r.variables)
+            and objective in (None, r.objective)]
     return sorted(runs, key=lambda r: (set(r.variables) != set(variables), -r.mtime))
 
 
@@ -117,11 +123,27 @@ def check_model_name(model: str) -> None:
 
 
 # ------------------------------------------------------------------------------------- quick start
-def quick_config(model: str, variables: Sequence[str], store: str | Path) -> dict[str, Any]:
-    """The quick-start training config of `model` (shipped YAML, or a generic `tiny`-preset recipe)."""
+#: Members per window of a quick CRPS run without its own recipe (<model>-crps.yaml): the fair CRPS is unbiased
+#: for any number of draws, so 4 serve forecasts of more members at half the training cost of 8.
+QUICK_CRPS_MEMBERS = 4
+
+
+def quick_config(model: str, variables: Sequence[str], store: str | Path, objective: str = "mse") -> dict[str, Any]:
+    """The quick-start training config of `model` (shipped YAML, or a generic `tiny`-preset recipe); objective
+    "crps": its CRPS recipe (`<model>-crps.yaml`), else the deterministic one trained with the CRPS."""
     from geostp.models import list_presets
 
-    shipped = resources.files("geostp") / "resources" / "quickstart" / f"{model}.yaml"
+    folder = resources.files("geostp") / "resources" / "quickstart"
+    if objective == "crps" and (folder / f"{model}-crps.yaml").is_file():
+        cfg = yaml.safe_load((folder / f"{model}-crps.yaml").read_text())
+        cfg.setdefault("data", {}).update({"store": str(store), "variables": list(variables)})
+        cfg["model"]["name"] = model
+        return cfg
+    if objective == "crps":
+        cfg = quick_config(model, variables, store)
+        cfg["train"].update({"objective": "crps", "members": QUICK_CRPS_MEMBERS})
+        return cfg
+    shipped = folder / f"{model}.yaml"
     if shipped.is_file():
         cfg = yaml.safe_load(shipped.read_text())
     elif "tiny" in list_presets(model):
@@ -164,7 +186,7 @@ LARGE_CALENDAR_GRID = LargeGridRecipe()
 
 
 def store_quick_config(model: str, variables: Sequence[str], store: str | Path, t_in: int | None = None,
-                       t_out: int | None = None, steps: int | None = None) -> dict[str, Any]:
+                       t_out: int | None = None, steps: int | None = None, objective: str = "mse") -> dict[str, Any]:
     """The quick-start config for any store: the model's recipe, with T_in/T_out set per the store's step
     (documented defaults; `LARGE_CALENDAR_GRID` on large monthly grids), anomalies learnt on calendar-step
     stores, the grid padded to the model's strides and wrapped in longitude only when the store is global
@@ -173,7 +195,7 @@ def store_quick_config(model: str, variables: Sequence[str], store: str | Path, 
     from geostp.timeaxis import DEFAULT_T_IN, parse_step
 
     ds = open_store(store, check_chunks=False)
-    cfg = quick_config(model, variables, store)
+    cfg = quick_config(model, variables, store, objective)
     if ds.attrs.get("catalog") == "sample" and t_in is None and t_out is None:
         return _set_steps(cfg, steps)  # the shipped, measured recipe
     step = parse_step(ds.attrs["time_step"])
@@ -231,17 +253,17 @@ def quick_run_dir(model: str, variables: Sequence[str], cfg: dict[str, Any], sto
 
 def quick_train(model: str, variables: Sequence[str], store: str | Path, store_id: str,
                 echo: Any = print, sample: Any = None, t_in: int | None = None, t_out: int | None = None,
-                label: str = "", steps: int | None = None) -> Path:
+                label: str = "", steps: int | None = None, objective: str = "mse") -> Path:
     """Train the quick-start run (or reuse the cached one, or install the pretrained one shipped with geostp
     when it matches the recipe, model code and `sample`, the opened sample store) and return its directory.
+    `objective` "crps": the CRPS ensemble recipe (`quick_config`; nothing of it is shipped).
 
     Trains into a temporary sibling and renames it into place, so an interrupted training never leaves
     a half-run that later calls would pick up.
     """
     from geostp.forecast import shipped
-    from geostp.training import train
 
-    cfg = store_quick_config(model, variables, store, t_in, t_out, steps)
+    cfg = store_quick_config(model, variables, store, t_in, t_out, steps, objective)
     final = quick_run_dir(model, variables, cfg, store_id)
     if _weights_time(final) is not None:
         return final
@@ -249,7 +271,7 @@ def quick_train(model: str, variables: Sequence[str], store: str | Path, store_i
     with target_lock(final, wait=True, what="trained"):  # concurrent calls train one run; the others wait for it
         if _weights_time(final) is not None:
             return final
-        src, reasons = shipped.status(model, variables, cfg, sample)
+        src, reasons = shipped.status(model, variables, cfg, sample) if objective == "mse" else (None, [])
         if src is not None:
             echo(f"Using the pretrained quick-start run of {model} shipped with geostp (recipe, model code, sample "
                  f"and weights match their recorded sha256; remade by `{shipped.read_manifest(model, variables)['command']}`).")
@@ -257,19 +279,29 @@ def quick_train(model: str, variables: Sequence[str], store: str | Path, store_i
         if reasons:
             echo(f"The shipped quick-start run of {model} does not apply ({'; '.join(reasons)}): training one instead.")
         steps, d = cfg["train"].get("max_steps"), cfg["data"]
-        echo(f"No trained {model} run for {', '.join(variables)} fits {label or store} yet: training a small one on "
+        what = f"{model} CRPS ensemble" if objective == "crps" else model
+        echo(f"No trained {what} run for {', '.join(variables)} fits {label or store} yet: training a small one on "
              f"its train split ({d.get('t_in')} -> {d.get('t_out')} frames, {steps} steps, a few minutes on a laptop "
              f"CPU; cached in {final.parent} for next time).")
-        tmp = final.with_name(f".{final.name}{TMP_MARK}{uuid.uuid4().hex[:8]}")
-        try:
-            run = train(cfg, out=tmp, overwrite=True)
-            if final.exists():  # a torn run from an older geostp without locks
-                shutil.rmtree(final)
-            os.replace(run, final)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        for left in temp_siblings(final):  # temporary runs of killed trainings
-            shutil.rmtree(left, ignore_errors=True)
+        train_into(cfg, final)
     if _weights_time(final) is None:
         raise DataError(f"quick-start training of {model} produced no weights in {final}")
+    return final
+
+
+def train_into(cfg: dict[str, Any], final: Path) -> Path:
+    """Train `cfg` into a temporary sibling of `final` and rename it into place (the caller holds `final`'s lock),
+    so an interrupted training never leaves a half-run; temporary runs of killed trainings are removed."""
+    from geostp.training import train
+
+    tmp = final.with_name(f".{final.name}{TMP_MARK}{uuid.uuid4().hex[:8]}")
+    try:
+        run = train(cfg, out=tmp, overwrite=True)
+        if final.exists():  # a torn run from an older geostp without locks
+            shutil.rmtree(final)
+        os.replace(run, final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    for left in temp_siblings(final):
+        shutil.rmtree(left, ignore_errors=True)
     return final

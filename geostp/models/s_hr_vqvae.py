@@ -3,7 +3,8 @@
 Every frame becomes a stack of `levels` discrete code maps (level i quantises the residual the levels
 above left); a causal spatio-temporal PixelCNN predicts the future frames' codes from the past frames'
 codes; the VQ-VAE decoder turns them back into frames. `model(x)` returns the decoded prediction
-(B, T_out, C, H, W), greedy by default (`decoding="sample"` draws from the predictor instead).
+(B, T_out, C, H, W), greedy by default (`decoding="sample"` draws from the predictor instead, at `temperature`;
+`geostp forecast --members N --ensemble sample --temperature T` makes each member one such draw).
 
 Choices where the paper is silent, each with its reason:
 
@@ -103,7 +104,7 @@ class SHRVQVAEConfig(BaseConfig):
     joint_ce_weight: float = 1.0
     joint_decode: Literal["soft", "straight_through"] = "soft"  # decoder input in the joint stage (see docstring)
     decoding: Literal["greedy", "sample"] = "greedy"
-    temperature: float = 1.0
+    temperature: float = 1.0  # of sampled codes: softmax(logits / temperature); 0 = greedy (its limit)
 
     def grid_multiple(self) -> int:
         """2^downsamples: the tokeniser's stride-2 stages."""
@@ -482,7 +483,7 @@ class STPixelCNN(nn.Module):
         positions = [(y, x) for y in range(h) for x in range(w)] if raster else [(slice(None), slice(None))]
 
         def pick(logits: torch.Tensor) -> torch.Tensor:  # (B, m[, h, w]) -> (B[, h, w])
-            if not sample:
+            if not sample or temperature == 0:  # temperature 0: the limit of sampling, greedy
                 return logits.argmax(1)
             p = torch.softmax(logits.movedim(1, -1).float() / temperature, dim=-1)
             return torch.multinomial(p.reshape(-1, p.shape[-1]), 1, generator=generator).view(p.shape[:-1])
@@ -597,7 +598,8 @@ class SHRVQVAE(Forecaster):
         cfg = self.config
         sample = cfg.decoding == "sample" if sample is None else sample
         codes = self.vqvae.encode_codes(x)
-        future = self.prior.generate(codes, cfg.t_out, sample, temperature or cfg.temperature, generator,
+        temperature = cfg.temperature if temperature is None else temperature
+        future = self.prior.generate(codes, cfg.t_out, sample, temperature, generator,
                                      raster=cfg.spatial_order == "raster")
         return self.vqvae.decode_codes(future)
 
@@ -653,8 +655,8 @@ def _validate(cfg: SHRVQVAEConfig) -> None:
     if cfg.vqvae_fraction <= 0 or rest <= 0 or (cfg.training == "joint" and cfg.joint_fraction <= 0):
         raise ConfigError(f"s_hr_vqvae: stage fractions must be positive and leave the predictor a share, got "
                           f"vqvae_fraction {cfg.vqvae_fraction}, joint_fraction {cfg.joint_fraction}")
-    if cfg.temperature <= 0:
-        raise ConfigError(f"s_hr_vqvae: temperature must be > 0, got {cfg.temperature}")
+    if cfg.temperature < 0:
+        raise ConfigError(f"s_hr_vqvae: temperature must be >= 0 (0 = greedy), got {cfg.temperature}")
 
 
 PRESETS = {

@@ -61,8 +61,9 @@ class ForecastRequest:
     progress: bool = True
     wait: bool = False  # queue behind another writer of --out (the default output always waits)
     members: int = 1  # > 1: an ensemble made by `ensemble` (geostp.forecast.ensemble)
-    ensemble: str = "auto"  # auto: crps for a CRPS-trained (stochastic) run, perturb otherwise
+    ensemble: str = "auto"  # auto: crps for a CRPS-trained run, sample for S-HR-VQVAE, perturb otherwise
     perturb_amplitude: float = 0.1  # perturb: noise std in train-split standard deviations
+    temperature: float = 1.0  # sample: temperature of the model's own sampling (0 = greedy)
     zarr_format: int | None = None  # of a new --out (None: the default, 2)
     init_chunk: int | None = None  # init times per Zarr chunk of a new --out (None: ~8 MB chunks)
 
@@ -103,7 +104,8 @@ def find_predictor(req: ForecastRequest, src: DataSource, echo: Echo) -> tuple[P
         if missing:
             raise RunMismatchError(f"--run {req.run} was trained on {pred.variables}, not on {missing}")
         return pred, False, pred.run.fit(src.store, source=src.label)
-    candidates = matching_runs(req.model, req.variables)
+    objective = "crps" if req.ensemble == "crps" else "mse"  # CRPS runs are picked by --ensemble crps (or --run)
+    candidates = matching_runs(req.model, req.variables, objective=objective)
     mismatches = []
     for entry in candidates:
         try:
@@ -121,7 +123,7 @@ def find_predictor(req: ForecastRequest, src: DataSource, echo: Echo) -> tuple[P
     t_out = _quick_t_out(req, src)
     run_dir = quick_train(req.model, req.variables, src.path, _store_id(src), echo=echo,
                           sample=src.store if src.is_sample else None, t_in=req.t_in, t_out=t_out, label=src.label,
-                          steps=req.quick_steps)
+                          steps=req.quick_steps, objective=objective)
     pred = Predictor.from_run(run_dir)
     return pred, True, pred.run.fit(src.store, source=src.label)
 
@@ -253,7 +255,15 @@ def _run_forecast(req: ForecastRequest, echo: Echo) -> ForecastResult:
     pred, trained, stride = find_predictor(req, src, echo)
     n_frames = parse_lead(req.lead, pred)
     inits = resolve_inits(src.store, req.init, pred, n_frames, stride)
-    ens = EnsembleSpec(members=req.members, method=choose_method(req.ensemble, pred.model), amplitude=req.perturb_amplitude)
+    ens = EnsembleSpec(members=req.members, method=choose_method(req.ensemble, pred.model), amplitude=req.perturb_amplitude,
+                       temperature=req.temperature)
+    if ens.method == "seeds" and ens.members > 1:  # members 1.. are the run's config trained with other seeds
+        from geostp.forecast.seeds import seed_predictor, seed_runs
+
+        if pred.run_dir is None:
+            raise ConfigError("--ensemble seeds retrains a run's config with other seeds: pass --run RUN_DIR")
+        runs = seed_runs(pred.run_dir, ens.members, src.path, _store_id(src), echo=echo, steps=req.quick_steps)
+        pred = seed_predictor(pred, runs)
     key = _request_key(pred, src, inits, n_frames, req.variables, ens)
     init_label = "+".join(req.init) if req.init else "test"
     out = (req.out if is_url(req.out) else Path(req.out)) if req.out else \
@@ -290,9 +300,16 @@ def _ensemble_attrs(ens: EnsembleSpec) -> dict[str, Any]:
     """How the members were made, in the output's attributes (NetCDF-safe types)."""
     if ens.members == 1:
         return {}
-    return {"ensemble_method": ens.method, "ensemble_members": ens.members,
-            "ensemble_perturbation": f"amplitude {ens.amplitude} train-split std, length scale {ens.length_scale} cells, "
-                                     f"seed {ens.seed} (geostp.forecast.ensemble)"}
+    attrs: dict[str, Any] = {"ensemble_method": ens.method, "ensemble_members": ens.members}
+    if ens.method == "perturb":
+        attrs["ensemble_perturbation"] = (f"amplitude {ens.amplitude} train-split std, length scale {ens.length_scale} "
+                                          f"cells, seed {ens.seed} (geostp.forecast.ensemble)")
+    elif ens.method == "sample":
+        attrs["ensemble_sampling"] = f"the model's own draws at temperature {ens.temperature:g} (geostp.forecast.ensemble)"
+    elif ens.method == "seeds":
+        attrs["ensemble_seeds"] = ("member k: the run's config trained with train.seed + k (member 0: the run; "
+                                   "geostp.forecast.seeds)")
+    return attrs
 
 
 def check_finite(block: xr.Dataset, out: str | Path, store: xr.Dataset | None = None) -> None:

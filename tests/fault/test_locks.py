@@ -148,8 +148,8 @@ def test_concurrent_quick_starts_train_one_run(tmp_path, monkeypatch, tiny_store
     monkeypatch.setenv("GEOSTP_CACHE_DIR", str(tmp_path / "cache"))
     tiny = {"data": {"t_in": 2, "t_out": 2, "in_memory": True, "valid_max_windows": 8},
             "model": {"name": "persistence"}, "train": {"max_steps": 1, "batch_size": 4, "progress": False}}
-    monkeypatch.setattr(runs, "quick_config", lambda m, v, s: {**tiny, "data": {**tiny["data"], "store": str(s),
-                                                                                "variables": list(v)}})
+    monkeypatch.setattr(runs, "quick_config", lambda m, v, s, objective="mse": {
+        **tiny, "data": {**tiny["data"], "store": str(s), "variables": list(v)}})
     calls = []
     real_train = __import__("geostp.training", fromlist=["train"]).train
 

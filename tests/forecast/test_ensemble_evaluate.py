@@ -79,10 +79,11 @@ def test_ensemble_plots_show_the_computed_scores_and_members(run_dir, tiny_store
     crps_ax, ratio_ax = fig.axes[0], fig.axes[1]
     s = result.scores["value"].sel(variable="t850", region="global")
     lines = {ln.get_label(): ln.get_ydata() for ln in crps_ax.lines}
-    assert set(lines) == {model, "persistence", "climatology"}  # the baselines' CRPS (their MAE) too
+    # the baselines' CRPS (their MAE) too, and the probabilistic climatology's
+    assert set(lines) == {model, "persistence", "climatology", "probabilistic_climatology"}
     np.testing.assert_allclose(lines["persistence"], s.sel(model="persistence", metric="crps"))
     ratio = {ln.get_label(): ln.get_ydata() for ln in ratio_ax.lines if not ln.get_label().startswith("_")}
-    assert list(ratio) == [model]  # only ensembles have a spread-skill ratio
+    assert list(ratio) == [model, "probabilistic_climatology"]  # only ensembles have a spread-skill ratio
     np.testing.assert_allclose(ratio[model], s.sel(model=model, metric="spread") / s.sel(model=model, metric="rmse"))
     plt.close(fig)
     kind, png = plot_path(res.zarr, truth=str(tiny_store[0]), var="t850", lead="12h", members=True)

@@ -269,3 +269,26 @@ def test_joint_stage_decodes_what_its_mode_says_and_decoding_errors_measure_the_
     assert grads and any(float(g.abs().sum()) > 0 for g in grads), "the frame loss must reach the predictor"
     with pytest.raises(ConfigError, match="joint_decode"):
         create("s_hr_vqvae", "tiny", joint_decode="hard")
+
+
+def test_temperature_zero_is_greedy_and_cached_sampling_draws_the_frame_level_codes():
+    """Sampling at temperature 0 (and near it) picks the greedy codes; at temperature 1 the cached one-position decoder
+    draws exactly the codes of the whole-frame reference from the same generator, and other seeds draw others."""
+    torch.manual_seed(0)
+    m = create("s_hr_vqvae", "tiny", levels=3, prior_hidden=24, attention_every=1, t_out=2, temperature=0.0).eval()
+    with torch.no_grad():
+        for p in m.prior.parameters():
+            p.mul_(3.0)
+        context = torch.randint(0, 8, (2, 3, 3, 4, 4))
+        greedy = m.prior.generate(context, 2, sample=False)
+        assert torch.equal(m.prior.generate(context, 2, sample=True, temperature=0.0), greedy)
+        assert torch.equal(m.prior.generate(context, 2, sample=True, temperature=1e-4,
+                                            generator=torch.Generator().manual_seed(5)), greedy)
+        draws = [m.prior.generate(context, 2, sample=True, temperature=1.0, cache=cache,
+                                  generator=torch.Generator().manual_seed(seed)) for cache, seed in
+                 ((True, 1), (False, 1), (True, 2))]
+    assert torch.equal(draws[0], draws[1]) and not torch.equal(draws[0], draws[2]) and not torch.equal(draws[0], greedy)
+    x = torch.rand(1, 3, 2, 16, 16)
+    assert torch.equal(m.predict(x, sample=True), m.predict(x, sample=False))  # the config's temperature 0
+    with pytest.raises(ConfigError, match="temperature"):
+        create("s_hr_vqvae", "tiny", temperature=-1.0)
