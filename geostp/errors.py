@@ -10,6 +10,12 @@ class GeostpError(Exception):
     """Base class of every error geostp raises on user input."""
 
 
+class PeerLostError(GeostpError):
+    """Another process of a launch died, so this one stopped: every surviving rank reports it (not only rank 0)."""
+
+    every_rank = True
+
+
 class UnknownNameError(GeostpError, KeyError):
     """A name (model, catalog, variable, preset, config key) that is not known."""
 
@@ -63,9 +69,9 @@ class ShapeError(GeostpError, ValueError):
     """A tensor shape, grid or sequence length a component cannot take."""
 
 
-def missing_extra(package: str, extra: str) -> GeostpError:
-    """Error for an optional dependency that is not installed, with the install command."""
+def missing_extra(package: str, extra: str, purpose: str = "for this") -> GeostpError:
+    """Error for an optional dependency that is not installed, with the install command (`purpose`: what needs it)."""
     return GeostpError(
-        f"{package} is needed for this and is not installed; install it with "
+        f"{package} is needed {purpose} and is not installed; install it with "
         f"`pip install 'geostp[{extra}]'` (or `pip install {package}`)"
     )

@@ -77,7 +77,8 @@ def filesystem(url: str, **extra: Any) -> tuple[Any, str]:
     try:
         return url_to_fs(url, **{**storage_options(url), **extra})
     except ImportError:
-        raise missing_extra(_EXTRA_OF.get(protocol, f"the fsspec backend of {protocol}://"), "cloud") from None
+        raise missing_extra(_EXTRA_OF.get(protocol, f"the fsspec backend of {protocol}://"), "cloud",
+                            f"to open {url}") from None
     except ValueError as exc:
         if "Protocol not known" in str(exc):
             raise StoreError(f"{url}: unknown storage protocol {protocol!r}; use a local path or an fsspec URL "
@@ -181,6 +182,9 @@ def describe_error(exc: BaseException, url: str) -> str | None:
            or isinstance(e, ConnectionError) for e in chain if e is not None):
         return (f"cannot reach the storage endpoint of {url} ({endpoint}): is the server up and the address right? "
                 "Set AWS_ENDPOINT_URL or --storage-options '{\"endpoint_url\": ...}'")
+    if any(type(e).__name__ in ("DefaultCredentialsError", "RefreshError") for e in chain if e is not None):
+        return (f"no usable Google Cloud credentials for {url}: set GOOGLE_APPLICATION_CREDENTIALS to a key file, run "
+                "`gcloud auth application-default login`, or pass --storage-options '{\"token\": \"anon\"}' for public data")
     if name == "NoCredentialsError" or "Unable to locate credentials" in text:
         return (f"no credentials for {url}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or a profile), "
                 "or pass --storage-options '{\"key\": ..., \"secret\": ...}' ('{\"anon\": true}' for public data)")

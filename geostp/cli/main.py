@@ -61,7 +61,8 @@ def main() -> None:
     except GeostpError as exc:
         import os
 
-        if os.environ.get("RANK", "0") == "0":  # under a launcher, one line from the main process only
+        # under a launcher, one line from the main process only (a lost peer: from every process still alive)
+        if os.environ.get("RANK", "0") == "0" or getattr(exc, "every_rank", False):
             click.echo(f"error: {exc}", err=True)
         raise SystemExit(2) from None
 

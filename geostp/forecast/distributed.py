@@ -13,7 +13,10 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import re
 import shutil
+import signal
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +27,7 @@ import xarray as xr
 
 from geostp import storage
 from geostp.data.store import _quiet_v3, check_zarr_format, mark_complete, zarr_format_of
-from geostp.errors import GeostpError, StoreError
+from geostp.errors import GeostpError, PeerLostError, StoreError
 from geostp.forecast.output import _check_appendable, _encoding, _set_complete, init_chunk_size, open_forecast
 from geostp.io import atomic_dir
 
@@ -66,7 +69,30 @@ def process_group() -> ProcessGroup | None:
 
     if not dist.is_initialized():
         dist.init_process_group("gloo")  # barriers and small objects only: gloo works on CPU and GPU machines
-    return ProcessGroup(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+    group = ProcessGroup(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+    _stop_on_sigterm(group)
+    return group
+
+
+_STOPPING = threading.Event()  # this process is already stopping because a peer was lost: later SIGTERMs wait
+_AGAIN = ("The output was not marked complete (a local --out is untouched: it is built aside and moved in only "
+          "when complete); run the same command again (--append keeps the init times of an earlier complete store)")
+
+
+def _stop_on_sigterm(group: ProcessGroup) -> None:
+    """When one process dies, the launcher (torchrun) sends SIGTERM to the others: make that a clean stop, so the
+    temporary output is removed and one line says why (Python's default would end the process on the spot)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        if _STOPPING.is_set():  # cleaning up after the first one: let it finish
+            return
+        _STOPPING.set()
+        raise PeerLostError(f"forecast process {group.rank} of {group.world} was stopped by the launcher (SIGTERM): "
+                            f"another forecast process died or the launch was cancelled. {_AGAIN}")
+
+    signal.signal(signal.SIGTERM, handler)
 
 
 @contextlib.contextmanager
@@ -75,11 +101,16 @@ def peer_lost(group: ProcessGroup) -> Iterator[None]:
     try:
         yield
     except RuntimeError as exc:
-        raise GeostpError(
+        _STOPPING.set()
+        raise PeerLostError(
             f"forecast process {group.rank} of {group.world} lost contact with another process "
-            f"({str(exc).splitlines()[0][:160]}): one of them died, so this one stopped too; the output was "
-            "not marked complete. Run the same command again (with --overwrite, or --append to keep finished "
-            "init times of an earlier complete store)") from None
+            f"({_first_words(exc)}): one of them died, so this one stopped too. {_AGAIN}") from None
+
+
+def _first_words(exc: BaseException) -> str:
+    """The gist of a torch.distributed error: its first line without the source location, cut at 100 characters."""
+    line = re.sub(r"^\[[^\]]*\]\s*", "", (str(exc).splitlines() or [type(exc).__name__])[0])
+    return line.split(". ", 1)[0][:100]
 
 
 def shares(n: int, world: int, unit: int, offset: int = 0) -> list[slice]:

@@ -24,7 +24,8 @@ def _env(tmp_path: Path) -> dict[str, str]:
     return {**env, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), "GEOSTP_CACHE_DIR": str(tmp_path / "cache")}
 
 
-def _forecast(tmp_path: Path, processes: int, *args: str) -> subprocess.CompletedProcess:
+def _forecast(tmp_path: Path, processes: int, *args: str, check: bool = True,
+              env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     if processes == 1:
         cmd = [sys.executable, "-m", "geostp", "forecast", *args]
         env = _env(tmp_path)
@@ -32,8 +33,9 @@ def _forecast(tmp_path: Path, processes: int, *args: str) -> subprocess.Complete
         cmd = [ACCELERATE, "launch", "--multi_gpu", "--num_processes", str(processes), "--num_machines", "1",
                "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "geostp", "forecast", *args]
         env = {**_env(tmp_path), "ACCELERATE_USE_CPU": "1"}
+    env.update(env_extra or {})
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.returncode == 0 or not check, proc.stderr[-3000:]
     return proc
 
 
@@ -73,3 +75,24 @@ def test_two_processes_write_one_forecast_equal_to_one_process(tiny_store, tmp_p
     assert np.array_equal(after["init_time"], ref["init_time"])  # 05-11..05-14 appended once, in order
     assert np.array_equal(after["t850"][:40], before["t850"])
     np.testing.assert_allclose(after["t850"], ref["t850"], rtol=1e-6)
+
+
+@pytest.mark.slow  # real processes; in the default run
+def test_a_rank_killed_mid_run_stops_the_other_and_leaves_out_untouched(tiny_store, tmp_path):
+    path, _ = tiny_store
+    run = make_run(tmp_path / "run", path)
+    args = ["--model", "vip_mixer", "--var", "t850", "--run", str(run), "--data", str(path), "--no-plot",
+            "--no-score", "--batch-size", "4", "--init-chunk", "8", "--lead", "36h", "--init",
+            "2003-05-01/2003-05-10T18", "--out", "fc.zarr"]
+    # rank 1 (24 of the 40 init times) is SIGKILLed after its first chunk was written into the shared store
+    hook = {"PYTHONPATH": f"{Path(__file__).parent / 'dying_rank'}{os.pathsep}{ROOT}", "GEOSTP_TEST_DIE_AFTER": "2"}
+    died = _forecast(tmp_path, 2, *args, check=False, env_extra=hook)
+    errors = [line for line in died.stderr.splitlines() if line.startswith("error:")]
+    assert died.returncode != 0 and len(errors) == 1, died.stderr[-3000:]
+    assert "forecast process 0 of 2" in errors[0] and "died" in errors[0] and "run the same command again" in errors[0]
+    assert "Traceback" not in died.stderr  # the launcher was stopped quietly, not with its own report
+    assert not (tmp_path / "fc.zarr").exists()  # nothing at --out; the temporary store was removed
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".fc.zarr")]  # nor its lock
+    _forecast(tmp_path, 2, *args)  # the same command again completes
+    done = zarr.open_group(str(tmp_path / "fc.zarr"), mode="r")
+    assert done.attrs["geostp_complete"] == 1 and done["init_time"].shape == (40,)
