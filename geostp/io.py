@@ -281,6 +281,11 @@ def is_leftover(temp: Path) -> bool:
         return False
 
 
+def _is_zarr(path: Path) -> bool:
+    """A Zarr group of format 2 (.zgroup) or 3 (zarr.json)."""
+    return (path / ".zgroup").exists() or (path / "zarr.json").exists()
+
+
 def find_leftovers(path: str | Path, depth: int = 4) -> list[Path]:
     """Temporary outputs of dead writers (and stale lock files) at, next to or under `path`; Zarr stores are
     not descended into."""
@@ -288,7 +293,7 @@ def find_leftovers(path: str | Path, depth: int = 4) -> list[Path]:
 
     path = Path(path)
     found: set[Path] = set()
-    if not path.is_dir() or (path / ".zgroup").exists() or (path / "signature.json").exists():
+    if not path.is_dir() or _is_zarr(path) or (path / "signature.json").exists():
         found.update(t for t in temp_siblings(path) if is_leftover(t))
         state = path / "state"
         if state.is_dir():
@@ -308,7 +313,7 @@ def find_leftovers(path: str | Path, depth: int = 4) -> list[Path]:
                 found.add(e)
             elif e.name.startswith(".") and e.name.endswith(".lock") and not lock_status(e.with_name(e.name[1:-5]))[1]:
                 found.add(e)
-            elif e.is_dir() and not e.is_symlink() and level < depth and not (e / ".zgroup").exists():
+            elif e.is_dir() and not e.is_symlink() and level < depth and not _is_zarr(e):
                 walk(e, level + 1)
 
     walk(path, 0)

@@ -121,9 +121,13 @@ def _levels(text: str | None) -> list[float] | None:
 @click.option("--progress/--no-progress", default=True, help="Show progress bars (default: on).")
 @click.option("--wait", is_flag=True, help="If another process is writing --out, wait for it instead of stopping.")
 @zarr_format_option
+@click.option("--shard-mb", type=click.FloatRange(min=0, min_open=True), default=None, metavar="MB",
+              help="Zarr v3: one shard holds the frames of a loader block of this many MB (float32, all variables; "
+                   "default 16, the lazy loader's default block). Larger: fewer objects on object storage, larger "
+                   "loader blocks (memory: pool_blocks x block).")
 @storage_options_option
 def prepare(catalog, more_vars, root, variables, out, splits, step, resolution, levels, grid, grid_like, regrid_method,
-            missing, fill, overwrite, scheduler, progress, wait, zarr_format) -> None:
+            missing, fill, overwrite, scheduler, progress, wait, zarr_format, shard_mb) -> None:
     """Turn a dataset's published files into one analysis-ready Zarr store, then summarise it.
 
     CATALOG is one of the packaged catalogs (weatherbench, weatherbench2, taxibj, mmnist, kth, custom; see
@@ -155,7 +159,7 @@ def prepare(catalog, more_vars, root, variables, out, splits, step, resolution, 
     path = run(catalog, out, root=root, variables=names, splits=splits, step=step, resolution=resolution,
                levels=_levels(levels), grid=grid, grid_like=grid_like, regrid_method=regrid_method, missing=missing,
                fill=fill, overwrite=overwrite, scheduler=scheduler, progress=progress,
-               echo=lambda m: click.echo(m, err=True), wait=wait, zarr_format=zarr_format)
+               echo=lambda m: click.echo(m, err=True), wait=wait, zarr_format=zarr_format, shard_mb=shard_mb)
     click.echo(summarize_store(path))
 
 

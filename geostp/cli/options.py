@@ -27,5 +27,5 @@ def zarr_format_option(f: Callable[..., Any]) -> Callable[..., Any]:
     """`--zarr-format 2|3` of the written store."""
     return click.option(
         "--zarr-format", type=click.Choice(["2", "3"]), default=None, callback=lambda c, p, v: int(v) if v else None,
-        help="Zarr format of the written store: 2 (default: opens in every Zarr reader) or 3 (sharded: one "
-             "shard per contiguous block of time; needs zarr-python >= 3 to read).")(f)
+        help="Zarr format of the written output: 3 (default; a store is sharded, one shard per contiguous block of "
+             "time, the lazy loader's read block) or 2 (for readers that know only Zarr v2, e.g. zarr-python 2).")(f)

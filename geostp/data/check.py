@@ -37,12 +37,15 @@ def is_geostp_store(path: str) -> bool:
     import json
 
     p = Path(path)
-    meta = p / ".zattrs"
-    if not meta.is_file():
-        return False
     try:
-        return json.loads(meta.read_text()).get("geostp_format") == "geostp-store"
-    except (OSError, ValueError):
+        if (p / ".zattrs").is_file():  # Zarr format 2
+            attrs = json.loads((p / ".zattrs").read_text())
+        elif (p / "zarr.json").is_file():  # Zarr format 3: the group's attributes are inside its zarr.json
+            attrs = json.loads((p / "zarr.json").read_text()).get("attributes") or {}
+        else:
+            return False
+        return attrs.get("geostp_format") == "geostp-store"
+    except (OSError, ValueError, AttributeError):
         return False
 
 

@@ -8,7 +8,8 @@ reads then cost about as much as all the window copies of an epoch (lazy loader 
 in-memory one; 63-81 % with this reader in two runs, benchmarks/results/bench_windows.txt). This reader takes the same
 chunk files and the array's own numcodecs compressor (from zarr's metadata), so the bytes decoded are
 the same; `for_array` returns None for anything it does not cover (remote stores, filters, F order,
-chunks that split the grid, codecs other than bytes+zstd in v3), and the caller then reads through zarr.
+chunks that split the grid, codecs other than bytes+zstd or bytes+blosc in v3), and the caller then reads
+through zarr.
 Zarr v3 shards (sharding_indexed, index at the end: offset/nbytes uint64 pairs then a crc32c) are read
 inner chunk by inner chunk with positioned reads, so a lone window does not read its whole shard.
 """
@@ -67,9 +68,9 @@ _EMPTY = np.uint64(2**64 - 1)  # sharding index entry of an inner chunk that was
 
 
 def _v3_compressor(codecs: tuple) -> tuple[bool, Any]:
-    """(covered, numcodecs compressor or None) for a v3 codec chain of bytes(little) [+ zstd]."""
-    from numcodecs import Zstd
-    from zarr.codecs import BytesCodec, ZstdCodec
+    """(covered, numcodecs compressor or None) for a v3 codec chain of bytes(little) [+ zstd or blosc]."""
+    from numcodecs import Blosc, Zstd
+    from zarr.codecs import BloscCodec, BytesCodec, ZstdCodec
 
     if not codecs or not isinstance(codecs[0], BytesCodec) or str(getattr(codecs[0].endian, "value", "little")) != "little":
         return False, None
@@ -77,6 +78,8 @@ def _v3_compressor(codecs: tuple) -> tuple[bool, Any]:
         return True, None
     if len(codecs) == 2 and isinstance(codecs[1], ZstdCodec):
         return True, Zstd(level=codecs[1].level)
+    if len(codecs) == 2 and isinstance(codecs[1], BloscCodec):  # a blosc frame's header says how to decode it
+        return True, Blosc()
     return False, None
 
 

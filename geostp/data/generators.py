@@ -97,9 +97,9 @@ class MovingMNISTSequences(Dataset):
     def digits(self) -> np.ndarray:
         """The MNIST digits, read from the store once per process (each DataLoader worker reads its own)."""
         if self._digits is None:
-            import zarr
+            from geostp.data.store import open_group
 
-            self._digits = zarr.open_group(self.store, mode="r", zarr_format=2, use_consolidated=True)["digits"][:]
+            self._digits = open_group(self.store)["digits"][:]
         return self._digits
 
     def sequence(self, i: int) -> np.ndarray:

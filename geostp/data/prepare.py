@@ -224,6 +224,7 @@ def prepare(
     echo: Callable[[str], None] = print,
     wait: bool = False,
     zarr_format: int | None = None,
+    shard_mb: float | None = None,
 ) -> str | Path:
     """Build the analysis-ready store `out` from catalog `catalog`'s files under `root`; returns `out`.
 
@@ -293,7 +294,7 @@ def prepare(
             default_t_in=spec.default_t_in, default_t_out=spec.default_t_out, splits=split_rules,
             provenance=prov, fixed_norm=spec.fixed_norm, overwrite=overwrite, progress=progress and not scheduler, wait=wait,
             extra_attrs={"title": spec.title, "references": list(spec.references), **source.attrs},
-            zarr_format=zarr_format,
+            zarr_format=zarr_format, shard_mb=shard_mb,
         )
     return out
 

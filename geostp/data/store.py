@@ -1,6 +1,7 @@
 """The one analysis-ready store layout shared by every dataset: write it atomically, open it checked.
 
-Layout (``geostp_format = "geostp-store"``, version 1; Zarr format 2, consolidated metadata):
+Layout (``geostp_format = "geostp-store"``, version 1; Zarr format 3 sharded by default, or format 2 with
+``--zarr-format 2``; consolidated metadata either way):
 
 * dims ``time`` then ``lat, lon`` (ascending degrees; ``grid_kind = "latlon"``) or ``y, x``
   (pixels; ``grid_kind = "image"``).
@@ -52,11 +53,12 @@ FORMAT_VERSION = 1
 GRID_DIMS = {name: KINDS.get(name).grid_dims for name in KINDS.names()}  # grid_kind -> dims (geostp.kinds)
 NORM_KINDS = ("zscore", "minmax", "minmax_shared", "fixed")  # minmax_shared: one min/max over all variables
 ZARR_FORMATS = (2, 3)
-# Zarr format 2 by default: the v3 sharded layout reads as fast (benchmarks/results/bench_windows_formats.txt)
-# but v2 opens in every Zarr reader (zarr-python 2, older xarray, other languages) and its consolidated
-# metadata is part of the spec (v3 consolidation is a zarr-python extension that warns on every write)
-DEFAULT_ZARR_FORMAT = 2
-SHARD_MB = 16.0  # a v3 shard: one contiguous block of time of about this size (the lazy loader's block)
+# Zarr format 3 (sharded) by default: the loader reads it at least as fast as v2
+# (benchmarks/results/bench_windows_formats.txt), one shard object per loader block means ~8x fewer objects
+# on object storage, and xarray opens it without warnings. `--zarr-format 2` stays for readers that only
+# know v2 (zarr-python 2, older tools); geostp reads both.
+DEFAULT_ZARR_FORMAT = 3
+SHARD_MB = 16.0  # a v3 shard: one lazy-loader block of time (geostp.data.windows.DEFAULT_BLOCK_MB, all variables)
 
 
 def segments_from_time(
@@ -148,16 +150,20 @@ def write_store(
     extra_attrs: Mapping[str, Any] | None = None,
     wait: bool = False,
     zarr_format: int | None = None,
+    shard_mb: float | None = None,
 ) -> str | Path:
     """Write `ds` (data vars on (time, grid), coords time and split) as a complete, checked store.
 
     Adds `segment`, train-split statistics and global attributes; builds under a temporary name and
     renames into place under the target's lock (`wait`: queue behind another writer), so an existing store
     at `path` survives until the new one is complete. A URL (s3://, gs://, ...) is written in place with
-    the completion flag last (object stores cannot rename; one writer at a time). `zarr_format` 3 shards
-    each variable so that one shard is one contiguous block of time.
+    the completion flag last (object stores cannot rename; one writer at a time). `zarr_format` 3 (the
+    default) shards each variable so that one shard is one contiguous block of time: the frames of a loader
+    block of `shard_mb` (default SHARD_MB) float32 windows of all variables, a whole number of time chunks.
     """
     zarr_format = check_zarr_format(zarr_format)
+    if shard_mb is not None and zarr_format != 3:
+        raise StoreError("--shard-mb sets the shards of Zarr format 3 stores; drop it or drop --zarr-format 2")
     path = path if storage.is_url(path) else storage.local_path(path)
     grid_kind = kind_for_dims(ds.dims).name
     gdims = GRID_DIMS[grid_kind]
@@ -177,7 +183,7 @@ def write_store(
     if time_chunk is None:  # ~1-4 MB chunks: contiguous blocks of frames for fast windows in time
         frame_bytes = int(np.prod([ds.sizes[d] for d in gdims])) * ds[variables[0]].dtype.itemsize
         time_chunk = int(max(8, min(512, 2**21 // max(frame_bytes, 1))))
-    shard = shard_frames(ds, variables, gdims, time_chunk) if zarr_format == 3 else time_chunk
+    shard = shard_frames(ds, variables, gdims, time_chunk, shard_mb) if zarr_format == 3 else time_chunk
     ds = ds.chunk({"time": shard, **{d: -1 for d in gdims}})
     for name in list(ds.variables):
         ds[name].encoding = {}
@@ -207,8 +213,8 @@ def write_store(
     )
     ds.attrs.pop("geostp_complete", None)
     ds = cf_dataset(ds, what=f"{catalog} store written")
-    encoding = {v: {"chunks": (time_chunk, *(ds.sizes[d] for d in gdims)),
-                    "shards": (shard, *(ds.sizes[d] for d in gdims))} for v in variables} if zarr_format == 3 else None
+    encoding = {v: {"chunks": (time_chunk, *(ds.sizes[d] for d in gdims)), "shards": (shard, *(ds.sizes[d] for d in gdims)),
+                    "compressors": v3_compressors()} for v in variables} if zarr_format == 3 else None
     if storage.is_url(path):
         target = storage.remote_target(str(path), overwrite)
     else:
@@ -229,6 +235,14 @@ def write_store(
     return path
 
 
+def v3_compressors() -> tuple[Any, ...]:
+    """Compression of v3 store variables: what zarr-python gives v2 arrays by default (blosc lz4, byte shuffle),
+    not v3's default zstd level 0, which the loader decodes slower (benchmarks/results/bench_windows_formats.txt)."""
+    from zarr.codecs import BloscCodec
+
+    return (BloscCodec(cname="lz4", clevel=5, shuffle="shuffle"),)
+
+
 def check_zarr_format(zarr_format: int | None) -> int:
     """The Zarr format to write: None means the default; anything but 2 or 3 is refused."""
     if zarr_format is None:
@@ -238,10 +252,13 @@ def check_zarr_format(zarr_format: int | None) -> int:
     return int(zarr_format)
 
 
-def shard_frames(ds: xr.Dataset, variables: Sequence[str], gdims: Sequence[str], time_chunk: int) -> int:
-    """Frames per v3 shard: a whole number of chunks, about SHARD_MB of one variable (one loader block)."""
-    frame_bytes = int(np.prod([ds.sizes[d] for d in gdims])) * ds[variables[0]].dtype.itemsize
-    n = max(1, round(SHARD_MB * 2**20 / (frame_bytes * time_chunk)))
+def shard_frames(ds: xr.Dataset, variables: Sequence[str], gdims: Sequence[str], time_chunk: int,
+                 shard_mb: float | None = None) -> int:
+    """Frames per v3 shard: a whole number of chunks (at least one), the frames of one lazy-loader block of
+    `shard_mb` MB (float32 windows of every variable: the block `geostp.data.windows` reads by default)."""
+    frame_bytes = int(np.prod([ds.sizes[d] for d in gdims])) * 4 * len(variables)
+    mb = SHARD_MB if shard_mb is None else shard_mb
+    n = max(1, round(mb * 2**20 / (frame_bytes * time_chunk)))
     return int(min(n * time_chunk, -(-ds.sizes["time"] // time_chunk) * time_chunk))
 
 
@@ -291,34 +308,46 @@ def open_group(path: str | Path, mode: str = "r", zarr_format: int | None = None
 
 
 def mark_complete(path: str | Path, zarr_format: int) -> None:
-    """Record each array's digest (local v2 stores), set the completion flag last, then re-consolidate metadata."""
+    """Record each array's digest (local stores), set the completion flag last, then re-consolidate metadata."""
     import zarr
 
     group = open_group(path, mode="r+", zarr_format=zarr_format)
-    if zarr_format == 2 and not storage.is_url(path):
+    if not storage.is_url(path):
         group.attrs["geostp_digests"] = json.dumps(array_digests(path))
     group.attrs["geostp_complete"] = 1  # an int: NetCDF attributes have no boolean type
     with storage.translate(str(path)), _quiet_v3():
         zarr.consolidate_metadata(storage.zarr_store(path, read_only=False), zarr_format=zarr_format)
 
 
-def _chunk_files(array_dir: Path) -> list[Path]:
-    return sorted(p for p in array_dir.iterdir() if p.is_file() and not p.name.startswith("."))
+ARRAY_METADATA = (".zarray", "zarr.json")  # a directory holding one of these is an array (v2, v3)
+
+
+def chunk_files(array_dir: Path) -> list[Path]:
+    """The chunk (v2) or shard (v3, under c/) files of a local array directory in key order, metadata excluded."""
+    return sorted(p for p in array_dir.rglob("*")
+                  if p.is_file() and not p.name.startswith(".") and p.name not in ARRAY_METADATA)
+
+
+def _is_array(p: Path) -> bool:
+    if (p / ".zarray").is_file():
+        return True
+    meta = p / "zarr.json"
+    return meta.is_file() and json.loads(meta.read_text()).get("node_type") == "array"
 
 
 def array_digests(path: str | Path, hash_bytes: bool = True) -> dict[str, dict[str, Any]]:
-    """Per array of a local Zarr v2 store: chunk count, total bytes and (with `hash_bytes`) the sha256 of its
-    chunk files in key order (their names are hashed too)."""
+    """Per array of a local Zarr store (format 2 or 3): chunk (shard) file count, total bytes and (with
+    `hash_bytes`) the sha256 of its chunk files in key order (their keys are hashed too)."""
     import hashlib
 
     out = {}
-    for array_dir in sorted(p for p in Path(path).iterdir() if (p / ".zarray").is_file()):
-        files = _chunk_files(array_dir)
+    for array_dir in sorted(p for p in Path(path).iterdir() if p.is_dir() and _is_array(p)):
+        files = chunk_files(array_dir)
         entry: dict[str, Any] = {"chunks": len(files), "bytes": sum(f.stat().st_size for f in files)}
         if hash_bytes:
             h = hashlib.sha256()
             for f in files:
-                h.update(f.name.encode() + b"\0" + f.read_bytes())
+                h.update(f.relative_to(array_dir).as_posix().encode() + b"\0" + f.read_bytes())
             entry["sha256"] = h.hexdigest()
         out[array_dir.name] = entry
     return out

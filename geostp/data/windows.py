@@ -149,6 +149,7 @@ class WindowDataset(Dataset):
         self._group = anomalies.group_index(self._time) if anomalies is not None else None
         enc = ds[self.variables[0]].encoding  # blocks align with v3 shards (one object each), else with chunks
         self.time_chunk = int((enc.get("shards") or enc.get("chunks") or (len(self._time),))[0])
+        read_chunk = int((enc.get("chunks") or (self.time_chunk,))[0])  # what a lone window reads (v3: inner chunk)
         self.in_memory = bool(in_memory)
         self.epoch = 0  # store windows are the same every epoch; kept for the WindowSource protocol
 
@@ -171,8 +172,8 @@ class WindowDataset(Dataset):
         self.block_buffers = 0  # block-sized buffers allocated (bounded by pool + 1)
         # scattered access (a plain random sampler) reads lone windows directly and reads a block whole
         # once the windows asked of it would have cost as much as the block (chunks touched)
-        block_chunks = int(self.block_hi[0] - self.block_lo[0]) / self.time_chunk + 1
-        window_chunks = (self.span - 1) / self.time_chunk + 1
+        block_chunks = int(self.block_hi[0] - self.block_lo[0]) / read_chunk + 1
+        window_chunks = (self.span - 1) / read_chunk + 1
         self._load_after = max(2, int(np.ceil(block_chunks / window_chunks)))
 
         self._arrays: list | None = None

@@ -29,8 +29,11 @@ def open_output(source: str | Path) -> xr.Dataset:
         spath = str(resolve_store(spath))
     if spath.endswith(".nc"):
         return xr.open_dataset(spath)
+    from geostp.data.store import _quiet_v3, zarr_format_of
+
     try:
-        attrs = xr.open_zarr(spath, consolidated=True, zarr_format=2).attrs
+        with _quiet_v3():
+            attrs = xr.open_zarr(spath, consolidated=True, zarr_format=zarr_format_of(spath)).attrs
     except Exception as exc:  # noqa: BLE001 - any failure to open means unusable
         raise StoreError(f"{spath} is not a Zarr store or NetCDF file geostp can read ({type(exc).__name__}: {exc})") from None
     if attrs.get("geostp_format") == FORECAST:

@@ -21,7 +21,7 @@ def store(tmp_path_factory):
     times = pd.date_range("2001-01-01", "2002-12-31 18:00", freq="6h")
     path = tmp_path_factory.mktemp("sampler") / "s.zarr"
     write_store(tiny_latlon_dataset(times, seed=5), path, catalog="test", time_step="6h", norm_kind="zscore",
-                default_t_in=2, default_t_out=2, time_chunk=16, progress=False)
+                default_t_in=2, default_t_out=2, time_chunk=16, progress=False, shard_mb=0)  # v3: one chunk per shard
     return path
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import urllib.request
 
 import numpy as np
@@ -14,7 +15,7 @@ import xarray as xr
 
 from geostp.data.store import open_store, write_store
 from geostp.data.windows import open_windows
-from geostp.errors import ConfigError, StoreError
+from geostp.errors import ConfigError, GeostpError, StoreError
 from geostp.forecast.output import open_forecast
 from tests.fixtures import prepare_cli, run_cli, write_weatherbench
 from tests.forecast.conftest import make_run
@@ -32,11 +33,11 @@ def test_prepare_writes_to_the_bucket_and_every_reader_reads_it(s3, tmp_path, mo
     monkeypatch.chdir(tmp_path)
     write_weatherbench(tmp_path / "wb", [2015, 2016, 2017], variables=["t850", "z500"], days=3, freq="6h")
     args = ["weatherbench", "--root", str(tmp_path / "wb"), "--vars", "t850", "z500", "--splits", SPLITS]
-    prepare_cli(*args, "--out", str(tmp_path / "local.zarr"))
+    prepare_cli(*args, "--out", str(tmp_path / "local.zarr"), "--zarr-format", "2")  # the same store in either format
     prepare_cli(*args, "--out", f"{s3}/wb.zarr")
     assert not (tmp_path / "s3:").exists()  # the old bug: a local folder named after the URL
     keys = _ls(f"{s3}/wb.zarr")
-    assert any(k.endswith("/.zmetadata") for k in keys) and any(k.endswith("/t850") for k in keys)
+    assert f"{s3[5:]}/wb.zarr/zarr.json" in keys and any(k.endswith("/t850") for k in keys)  # Zarr v3 by default
     local, remote = open_store(tmp_path / "local.zarr"), open_store(f"{s3}/wb.zarr")
     xr.testing.assert_identical(local.drop_attrs(), remote.drop_attrs())
     assert remote.attrs["geostp_complete"] == 1
@@ -120,3 +121,21 @@ def test_storage_failures_are_one_clear_error(s3, s3_server, tmp_path, monkeypat
     assert isinstance(res.exception, StoreError), res.output
     assert "was refused" in str(res.exception) and "credentials" in str(res.exception)
     assert not store.exists()
+
+
+def test_gs_without_gcsfs_is_one_clear_error(tiny_store, tmp_path, monkeypatch):
+    """gs:// needs gcsfs (the `cloud` extra, not in the test extra): every command says so in one line, naming the URL."""
+    monkeypatch.setitem(sys.modules, "gcsfs", None)  # as on a machine without it, even where it is installed
+    monkeypatch.chdir(tmp_path)
+    path, _ = tiny_store
+    for args in (["data", "info", "gs://geostp-bucket/wb.zarr"],
+                 ["evaluate", "gs://geostp-bucket/fc.zarr", "--truth", str(path), "--out", str(tmp_path / "s")],
+                 ["forecast", "--model", "vip_mixer", "--var", "t850", "--run", str(make_run(tmp_path / "run", path)),
+                  "--data", str(path), "--init", "2003-05-01", "--no-plot", "--no-score",
+                  "--out", "gs://geostp-bucket/fc.zarr"]):
+        res = run_cli(*args)
+        assert res.exit_code != 0 and isinstance(res.exception, GeostpError), (args, res.output)
+        message = str(res.exception)
+        assert "\n" not in message and "gcsfs is needed to open gs://geostp-bucket/" in message
+        assert "pip install 'geostp[cloud]'" in message
+    assert not (tmp_path / "gs:").exists()  # never a local folder named after the URL

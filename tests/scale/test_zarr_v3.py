@@ -1,5 +1,6 @@
-"""Zarr format 3 stores and forecasts: sharded by contiguous blocks of time, read (directly and through
-zarr) bit for bit like format 2; refused clearly by a v2-only zarr and when a shard is missing."""
+"""Zarr format 3 (the default) stores and forecasts: sharded by contiguous blocks of time, read (directly and
+through zarr) bit for bit like format 2; format 2 on request; refused clearly by a v2-only zarr and when a shard
+is missing."""
 
 from __future__ import annotations
 
@@ -21,16 +22,16 @@ from tests.forecast.conftest import make_run
 
 
 @pytest.fixture
-def v2_v3(tiny_store, tmp_path, monkeypatch):
-    """The tiny store written again as Zarr v3 with small shards (4 chunks of 16 frames each)."""
-    monkeypatch.setattr(store_mod, "SHARD_MB", 4 * 16 * 4 * 8 * 4 / 2**20)
+def v2_v3(tiny_store, tmp_path):
+    """The tiny store written again as Zarr v3 with small shards (4 chunks of 16 frames each: a loader block of
+    64 frames x 2 variables x 4 x 8 float32) and as Zarr v2."""
     path, ds = tiny_store
     v3 = write_store(ds, tmp_path / "v3.zarr", catalog="test", time_step="6h", norm_kind="zscore", default_t_in=4,
                      default_t_out=4, splits={"train": "2000-2001", "valid": "2002", "test": "2003"}, progress=False,
-                     time_chunk=16, zarr_format=3)
+                     time_chunk=16, zarr_format=3, shard_mb=64 * 2 * 4 * 8 * 4 / 2**20)
     v2 = write_store(ds, tmp_path / "v2.zarr", catalog="test", time_step="6h", norm_kind="zscore", default_t_in=4,
                      default_t_out=4, splits={"train": "2000-2001", "valid": "2002", "test": "2003"}, progress=False,
-                     time_chunk=16)
+                     time_chunk=16, zarr_format=2)
     return v2, v3
 
 
@@ -59,13 +60,14 @@ def test_v3_store_is_sharded_by_time_and_reads_like_v2(v2_v3):
     assert sum(len(x) for x in xs) == len(b)
 
 
-def test_prepare_and_forecast_write_v3(tiny_store, v2_v3, tmp_path, monkeypatch):
+def test_forecasts_are_v3_by_default_and_v2_on_request(tiny_store, v2_v3, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     path, _ = tiny_store
-    _, v3 = v2_v3
+    v2, v3 = v2_v3
+    assert (path / "zarr.json").is_file()  # stores are Zarr v3 by default (the tiny store: write_store's default)
     run = make_run(tmp_path / "run", path)
     args = ["forecast", "--model", "vip_mixer", "--var", "t850", "--run", str(run), "--data", str(v3), "--no-plot",
-            "--no-score", "--zarr-format", "3"]
+            "--no-score"]
     assert run_cli(*args, "--init", "2003-05-01/2003-05-03", "--out", "fc.zarr").exit_code == 0
     first = open_forecast(tmp_path / "fc.zarr")["t850"].values
     res = run_cli(*args, "--init", "2003-05-01/2003-05-05", "--out", "fc.zarr", "--append")
@@ -74,8 +76,29 @@ def test_prepare_and_forecast_write_v3(tiny_store, v2_v3, tmp_path, monkeypatch)
     after = open_forecast(tmp_path / "fc.zarr")
     assert len(first) == 9 and after.sizes["init_time"] == 17  # 05-01..05-03, then 05-03T06..05-05 appended
     assert np.array_equal(after["t850"].values[:9], first)
-    res = run_cli("data", "info", str(v3))
-    assert res.exit_code == 0 and "t850" in res.output
+    res = run_cli(*args[:-4], "--data", str(v2), "--no-plot", "--no-score", "--zarr-format", "2",
+                  "--init", "2003-05-01/2003-05-03", "--out", "fc2.zarr")
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "fc2.zarr" / ".zmetadata").is_file() and not (tmp_path / "fc2.zarr" / "zarr.json").exists()
+    assert np.array_equal(open_forecast(tmp_path / "fc2.zarr")["t850"].values, first)  # same values, either format
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # what a user does with the outputs: no warning of either format
+        for out in (tmp_path / "fc.zarr", tmp_path / "fc2.zarr", path, v2):
+            xr.open_zarr(out).load()
+    for store in (v3, v2):
+        res = run_cli("data", "info", str(store))
+        assert res.exit_code == 0 and "t850" in res.output
+
+
+def test_shard_size_is_for_v3_only(tiny_store, tmp_path):
+    _, ds = tiny_store
+    with pytest.raises(StoreError, match="--shard-mb sets the shards of Zarr format 3 stores"):
+        write_store(ds, tmp_path / "x.zarr", catalog="test", time_step="6h", norm_kind="zscore", default_t_in=4,
+                    default_t_out=4, progress=False, zarr_format=2, shard_mb=8)
+    assert not (tmp_path / "x.zarr").exists()
+    res = run_cli("data", "prepare", "custom", "--path", str(tmp_path / "none.nc"), "--var", "t2m", "--out",
+                  str(tmp_path / "y.zarr"), "--shard-mb", "0")
+    assert res.exit_code == 2 and "--shard-mb" in res.output  # click: a positive size
 
 
 def test_v3_refused_by_a_v2_only_zarr_and_when_a_shard_is_missing(v2_v3, monkeypatch):
