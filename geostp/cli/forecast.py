@@ -89,7 +89,6 @@ def forecast(model: str, variables: tuple[str, ...], run: str | None, data: str 
       geostp forecast --model simvpv2 --var z500 --run runs/simvpv2-wb --data wb5.625.zarr --out fc.zarr
       geostp forecast --model vip_mixer --var t850 --init 2018-06-01/2018-06-30 --out fc.zarr --append
       geostp forecast --model vip_mixer --var t850 --members 8 --init 2018-01-01/2018-01-31
-      geostp forecast --model vip_mixer --var t850 --members 8 --ensemble crps
       geostp forecast --model vip_mixer --var air --data ncep_monthly.zarr --t-in 12 --lead 6month
     """
     from geostp.workflows.forecast import ForecastRequest, run_forecast, summary_lines

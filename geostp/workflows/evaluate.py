@@ -130,7 +130,8 @@ def scorecard_text(card: xr.Dataset, metric: str) -> str:
     for var, region in ((v, r) for v in card["variable"].values for r in card["region"].values):
         sub = card.sel(variable=var, metric=metric, region=region)
         models = [str(m) for m in sub["model"].values if str(m) != card.attrs["reference"]]
-        lines.append(f"{var} ({region}):{'lead':>6} " + "".join(f"{m:>16}" for m in models))
+        width = max([16] + [len(m) + 2 for m in models])  # long names (probabilistic_climatology) stay apart
+        lines.append(f"{var} ({region}):{'lead':>6} " + "".join(f"{m:>{width}}" for m in models))
         for li, lead in enumerate(sub["lead_time"].values):
             label = f"{lead / np.timedelta64(1, 'h'):g}h" if isinstance(lead, np.timedelta64) else f"{lead}f"
             cells = []
@@ -138,6 +139,6 @@ def scorecard_text(card: xr.Dataset, metric: str) -> str:
                 s = sub.sel(model=m)
                 v, lo, hi = (float(s[k].values[li]) for k in ("relative_change_percent", "ci_low", "ci_high"))
                 star = "*" if lo > 0 or hi < 0 else " "
-                cells.append(f"{v:+.1f}{star}".rjust(16))
+                cells.append(f"{v:+.1f}{star}".rjust(width))
             lines.append(f"{'':{len(str(var)) + len(str(region)) + 4}}{label:>6} " + "".join(cells))
     return "\n".join(lines)

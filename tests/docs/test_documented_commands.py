@@ -28,7 +28,6 @@ args geostp forecast --model vip_mixer --var t850 --lead 5d: --no-plot
 replace geostp forecast --model vip_mixer --var t850 --init 2018-06-01/2018-06-30: 2018-06-30 => 2018-06-02
 args geostp forecast --model vip_mixer --var t850 --init 2018-06-01/2018-06-30: --no-score
 args geostp forecast --model vip_mixer --var t850: --init 2018-01-01T00 --no-plot
-args geostp forecast --model vip_mixer --var t850 --members 8 --ensemble crps: --init 2018-01-01T00 --no-plot --quick-steps 2
 args geostp plot fc.zarr --var t850 --lead 72h: --lead 24h
 args geostp plot fc.zarr --var t850 --init 2018-03-01T00 --animate: --lead 12h
 args geostp plot fc.zarr --var t850 --lead 24h --animate: --lead 12h
