@@ -53,7 +53,7 @@ FORMAT_VERSION = 1
 GRID_DIMS = {name: KINDS.get(name).grid_dims for name in KINDS.names()}  # grid_kind -> dims (geostp.kinds)
 NORM_KINDS = ("zscore", "minmax", "minmax_shared", "fixed")  # minmax_shared: one min/max over all variables
 ZARR_FORMATS = (2, 3)
-# Zarr format 3 (sharded) by default: the loader reads it at least as fast as v2
+# Zarr format 3 (sharded) by default: the loader reads it as fast as v2 (median ratio 1.00)
 # (benchmarks/results/bench_windows_formats.txt), one shard object per loader block means ~8x fewer objects
 # on object storage, and xarray opens it without warnings. `--zarr-format 2` stays for readers that only
 # know v2 (zarr-python 2, older tools); geostp reads both.
