@@ -54,8 +54,8 @@ GRID_DIMS = {name: KINDS.get(name).grid_dims for name in KINDS.names()}  # grid_
 NORM_KINDS = ("zscore", "minmax", "minmax_shared", "fixed")  # minmax_shared: one min/max over all variables
 ZARR_FORMATS = (2, 3)
 # Zarr format 3 (sharded) by default: the loader reads it as fast as v2 (median ratio 1.00)
-# (benchmarks/results/bench_windows_formats.txt), one shard object per loader block means ~8x fewer objects
-# on object storage, and xarray opens it without warnings. `--zarr-format 2` stays for readers that only
+# (benchmarks/results/bench_windows_formats.txt), one shard object per loader block means fewer objects (3x
+# for its store) on object storage, and xarray opens it without warnings. `--zarr-format 2` stays for readers that only
 # know v2 (zarr-python 2, older tools); geostp reads both.
 DEFAULT_ZARR_FORMAT = 3
 SHARD_MB = 16.0  # a v3 shard: one lazy-loader block of time (geostp.data.windows.DEFAULT_BLOCK_MB, all variables)

@@ -32,12 +32,20 @@ def init_chunk_size(ds: xr.Dataset, target_bytes: int = 8 << 20) -> int:
     return int(max(1, min(1024, target_bytes // max(per_init, 1))))
 
 
+TIME_UNITS = "seconds since 1970-01-01 00:00:00"  # fixed, fine enough for any init time appended later
+
+
 def _encoding(ds: xr.Dataset, chunk: int) -> dict[str, dict[str, Any]]:
+    """Chunks of whole init times; datetimes along init_time in fixed units. xarray would pick the units from
+    the first block (e.g. 'days since' for midnight inits) and, appending 06 UTC inits later, write them as
+    hours under those day units without an error: wrong init times."""
     enc = {}
     for name in ds.variables:
         var = ds[name]
         if "init_time" in var.dims:
             enc[name] = {"chunks": tuple(chunk if d == "init_time" else var.sizes[d] for d in var.dims)}
+            if np.issubdtype(var.dtype, np.datetime64):
+                enc[name].update(units=TIME_UNITS, dtype="int64")
     return enc
 
 

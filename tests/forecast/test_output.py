@@ -109,3 +109,14 @@ def test_blocks_carry_their_coordinates_and_take_a_member_dim(setup):
     ens = forecast_dataset(pred, store, inits[:2], values, block["lead_time"].values, members=np.arange(2))
     assert ens["t850"].dims == ("init_time", "member", "lead_time", "lat", "lon")
     np.testing.assert_array_equal(ens["t850"].sel(member=1).values - 1, block["t850"].values)
+
+
+def test_appending_later_hours_to_midnight_inits_keeps_the_times(setup, tmp_path):
+    pred, store, inits = setup
+    out = tmp_path / "fc.zarr"
+    midnight = inits[inits.astype("datetime64[h]").astype(int) % 24 == 0]
+    write_forecast(_blocks(pred, store, midnight[:1]), out)  # one 00 UTC init: units xarray would pick in days
+    write_forecast(_blocks(pred, store, inits), out, append=True)  # then 06, 12, 18 UTC ones
+    ds = open_forecast(out)
+    np.testing.assert_array_equal(ds["init_time"].values, np.concatenate([midnight[:1], inits[inits != midnight[0]]]))
+    np.testing.assert_array_equal(ds["valid_time"].values, ds["init_time"].values[:, None] + ds["lead_time"].values)
