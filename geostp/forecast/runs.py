@@ -280,9 +280,11 @@ def quick_train(model: str, variables: Sequence[str], store: str | Path, store_i
             echo(f"The shipped quick-start run of {model} does not apply ({'; '.join(reasons)}): training one instead.")
         steps, d = cfg["train"].get("max_steps"), cfg["data"]
         what = f"{model} CRPS ensemble" if objective == "crps" else model
+        cost = ("each step draws train.members forecasts per window: about 15 min on one CPU core for the sample"
+                if objective == "crps" else "a few minutes on a laptop CPU")
         echo(f"No trained {what} run for {', '.join(variables)} fits {label or store} yet: training a small one on "
-             f"its train split ({d.get('t_in')} -> {d.get('t_out')} frames, {steps} steps, a few minutes on a laptop "
-             f"CPU; cached in {final.parent} for next time).")
+             f"its train split ({d.get('t_in')} -> {d.get('t_out')} frames, {steps} steps, {cost}; cached in "
+             f"{final.parent} for next time).")
         train_into(cfg, final)
     if _weights_time(final) is None:
         raise DataError(f"quick-start training of {model} produced no weights in {final}")
