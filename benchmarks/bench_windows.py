@@ -403,6 +403,19 @@ def table(results: dict, errors: dict, rss: dict, meta: dict) -> str:
     return "\n".join(lines)
 
 
+def without_check(results: dict) -> dict:
+    """Loader rows without their window fingerprints (kept out of the saved JSON)."""
+    return {k: {kk: vv for kk, vv in r.items() if kk != "check"} for k, r in results.items()}
+
+
+def save(out: Path, text: str, saved: dict) -> None:
+    """Write the table to OUT.txt and the figures to OUT.json."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".txt").write_text(text + "\n")
+    out.with_suffix(".json").write_text(json.dumps(saved, indent=1) + "\n")
+    print(f"\nsaved {out.with_suffix('.txt')} and .json")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="tiny archive (~2 months), 2 s budgets, no 3x store, nothing saved")
@@ -473,19 +486,14 @@ def main() -> None:
             "when": time.strftime("%Y-%m-%d %H:%M"),
         }
         if args.only:
-            print(json.dumps({k: {kk: vv for kk, vv in r.items() if kk != "check"} for k, r in results.items()}, indent=1))
+            print(json.dumps(without_check(results), indent=1))
             print("errors:", errors)
             return
         text = table(results, errors, rss, meta)
         print()
         print(text)
         if not args.quick:
-            args.out.parent.mkdir(parents=True, exist_ok=True)
-            args.out.with_suffix(".txt").write_text(text + "\n")
-            saved = {"results": {k: {kk: vv for kk, vv in r.items() if kk != "check"} for k, r in results.items()},
-                     "check_rel_err": errors, "rss": rss, "meta": meta}
-            args.out.with_suffix(".json").write_text(json.dumps(saved, indent=1) + "\n")
-            print(f"\nsaved {args.out.with_suffix('.txt')} and .json")
+            save(args.out, text, {"results": without_check(results), "check_rel_err": errors, "rss": rss, "meta": meta})
     finally:
         if args.workdir is None:
             shutil.rmtree(work, ignore_errors=True)

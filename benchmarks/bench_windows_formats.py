@@ -14,7 +14,6 @@ Example:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import shutil
@@ -117,12 +116,8 @@ def main() -> None:
         text = table(rounds, errors, meta)
         print()
         print(text)
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.with_suffix(".txt").write_text(text + "\n")
-        saved = {"rounds": [{row: {k: v for k, v in r.items() if k != "check"} for row, r in got.items()}
-                            for got in rounds], "check_rel_err": errors, "meta": meta}
-        args.out.with_suffix(".json").write_text(json.dumps(saved, indent=1) + "\n")
-        print(f"\nsaved {args.out.with_suffix('.txt')} and .json")
+        bw.save(args.out, text, {"rounds": [bw.without_check(got) for got in rounds], "check_rel_err": errors,
+                                 "meta": meta})
     finally:
         if args.workdir is None:
             shutil.rmtree(work, ignore_errors=True)

@@ -113,18 +113,19 @@ class Step:
             return self.n / base.n
         return self.us / base.us
 
-    def frames_of(self, base: Step, what: str = "step") -> int:
-        """This step as a whole number (>= 1) of `base` steps, or a DataError saying why not."""
+    def frames_of(self, base: Step, what: str = "step", base_name: str = "the store's time step",
+                  error: type[Exception] = DataError) -> int:
+        """This step as a whole number (>= 1) of `base` steps, or an `error` (DataError) saying why not."""
         try:
             r = self.ratio(base)
         except ValueError:
-            raise DataError(f"{what} {self.label} cannot be counted in steps of {base.label} "
-                            f"({self.kind} vs {base.kind}); give a {base.kind} such as {base.label}") from None
+            raise error(f"{what} {self.label} cannot be counted in steps of {base_name} {base.label} "
+                        f"({self.kind} vs {base.kind}); give a {base.kind} such as {base.label}") from None
         if r < 1 or r != int(r):
             if what == "lead":
-                raise DataError(f"lead {self.label} is not a whole number of frames ({base.label} apart)")
-            raise DataError(f"{what} {self.label} is not a whole multiple of the store's time step {base.label!r}; "
-                            f"use {base.label!r} or a multiple of it")
+                raise error(f"lead {self.label} is not a whole number of frames ({base.label} apart)")
+            raise error(f"{what} {self.label} is not a whole multiple of {base_name} {base.label!r}; "
+                        f"use {base.label!r} or a multiple of it")
         return int(r)
 
     @classmethod

@@ -10,17 +10,7 @@ one line from the main process and exits with status 2; under `accelerate launch
 stopped quietly (status 143) instead of adding its own traceback.
 """
 
-import sys
-
-from geostp.cli.main import main
+from geostp.cli.main import launched_main
 
 if __name__ == "__main__":
-    sys.argv[1:1] = ["train"]
-    try:
-        main()
-    except SystemExit as exc:
-        if exc.code == 2:  # a geostp error or a usage error, already reported in one line
-            from geostp.training.launcher import stop_launcher
-
-            stop_launcher()
-        raise
+    launched_main(("train",))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import sys
 
 import click
 
@@ -67,5 +68,20 @@ def main() -> None:
         raise SystemExit(2) from None
 
 
+def launched_main(prefix: tuple[str, ...] = ()) -> None:
+    """`main` for processes `accelerate launch` starts (python -m geostp, pipelines/train.py): after a geostp
+    error (already one line, status 2) the launcher is stopped quietly instead of adding its traceback."""
+    sys.argv[1:1] = list(prefix)
+    try:
+        main()
+    except SystemExit as exc:
+        if exc.code == 2:
+            from geostp.training.launcher import stop_launcher
+
+            stop_launcher()
+        raise
+
+
 if __name__ == "__main__":
     main()
+

@@ -72,13 +72,7 @@ def subsample(ds: xr.Dataset, native: str, step: str) -> xr.Dataset:
     st, nat = timeaxis.parse_step(step, "--step"), timeaxis.parse_step(native)
     if st == nat:
         return ds
-    try:
-        ratio = st.ratio(nat)
-    except ValueError:
-        raise ConfigError(f"--step {step}: the source's time step is {nat.label} ({nat.kind}), so the step must be "
-                          f"a {nat.kind} multiple of it") from None
-    if ratio < 1 or ratio != int(ratio):
-        raise ConfigError(f"--step {step} is not a whole multiple of the source's time step {nat.label}")
+    st.frames_of(nat, "--step", "the source's time step", ConfigError)  # a whole multiple, or a ConfigError
     if st.kind == "calendar":
         keep = timeaxis.month_index(ds["time"].values) % st.months == 0
     else:
