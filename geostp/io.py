@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import errno
+import functools
 import os
 import shutil
 import sys
@@ -202,15 +203,21 @@ _EDGE = 16 << 20
 
 def dependency_versions(packages: tuple[str, ...] = DEPENDENCIES) -> dict[str, str]:
     """Installed versions of `packages` (absent ones are left out), plus Python's."""
+    return {"python": sys.version.split()[0], **dict(_installed_versions(tuple(packages)))}
+
+
+@functools.lru_cache(maxsize=8)
+def _installed_versions(packages: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """Looked up once per process: reading package metadata costs ~20 ms a call and every forecast block asks."""
     from importlib import metadata
 
-    out = {"python": sys.version.split()[0]}
+    out = []
     for name in packages:
         try:
-            out[name] = metadata.version(name)
+            out.append((name, metadata.version(name)))
         except metadata.PackageNotFoundError:
             continue
-    return out
+    return tuple(out)
 
 
 def file_checksum(path: str | Path) -> dict[str, object]:

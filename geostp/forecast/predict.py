@@ -39,6 +39,11 @@ if TYPE_CHECKING:  # torch is imported where a model runs: plotting and init-tim
     from geostp.forecast.ensemble import EnsembleSpec
 
 DEFAULT_BATCH_SIZE = 32
+# On the CPU the model runs on at most this many init times at a time, whatever the written block size: small
+# batches keep the activations in the cache. Measured for the shipped vip_mixer run on the 32x64 sample, 2 cores
+# (benchmarks/results/bench_forecast_batch.md): batches of 2 to 32 run at 190-235 init times/s, 64 at 91 and
+# 128 at 64, so a large --batch-size costs 2-3x without this cap.
+CPU_MODEL_BATCH = 8
 DEFAULT_INIT_HOURS = LATLON.init_hours  # 00 and 12 UTC, as WeatherBench2's headline scores (geostp.kinds)
 
 
@@ -289,9 +294,11 @@ def resolve_device(device: str | None) -> torch.device:
 def predict_blocks(pred: Predictor, store: xr.Dataset, inits: np.ndarray, n_frames: int, *,
                    variables: Sequence[str] | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
                    device: str | None = "auto", progress: bool = True, source: str = "the data",
-                   stride: int | None = None, ensemble: EnsembleSpec | None = None) -> Iterator[xr.Dataset]:
+                   stride: int | None = None, ensemble: EnsembleSpec | None = None,
+                   model_batch: int | None = None) -> Iterator[xr.Dataset]:
     """Yield labelled forecast blocks (geostp.forecast.labels: init_time, lead_time, valid_time, grid), float32
     in physical units, `batch_size` init times each; `variables` picks channels to keep (default all).
+    `model_batch`: init times per model call (default: the whole block on a GPU, CPU_MODEL_BATCH on the CPU).
 
     Inputs are read from `store`, normalised with the run's statistics; rollout beyond T_out feeds
     predictions back as inputs (`geostp.models.rollout`). `stride`: the frame stride of an earlier fit check
@@ -316,6 +323,8 @@ def predict_blocks(pred: Predictor, store: xr.Dataset, inits: np.ndarray, n_fram
     dev = resolve_device(device)
     leads = lead_times(pred, n_frames)
     model = pred.model.to(dev).eval()
+    if model_batch is None:
+        model_batch = CPU_MODEL_BATCH if dev.type == "cpu" else batch_size
     norm = Normalizer.from_stats(pred.stats, pred.variables)  # the arithmetic training windows use
     arrays = [store[v].data for v in pred.variables]
     mask = store_masks(store, pred.variables)  # static mask: 0 in, 0 through rollouts, NaN out
@@ -344,7 +353,9 @@ def predict_blocks(pred: Predictor, store: xr.Dataset, inits: np.ndarray, n_fram
                     if getattr(model, "uses_valid_times", False):  # e.g. the climatology: a function of the valid time
                         y = model.forecast_at(xt, valid).float().cpu().numpy()
                     else:
-                        y = rollout(model, xt, n_frames).float().cpu().numpy()
+                        per_call = model_batch * m  # whole inits: the members of an init stay in one call
+                        y = torch.cat([rollout(model, xt[i:i + per_call], n_frames).float().cpu()
+                                       for i in range(0, len(xt), per_call)]).numpy()
             if pred.anomalies is not None:  # anomalies + the climatology of each valid time's calendar month
                 y = pred.anomalies.restore(y, pred.anomalies.group_index(valid), norm.scale)
             else:

@@ -51,10 +51,12 @@ class AddOne(Forecaster):
         super().__init__()
         self.config = cfg
         self.calls = 0
+        self.batches: list[int] = []
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.check_input(x)
         self.calls += 1
+        self.batches.append(x.shape[0])
         return (x[:, -1:] + 1).expand(-1, self.config.t_out, -1, -1, -1).clone()
 
 
@@ -73,6 +75,27 @@ def test_rollout_to_twice_t_out_feeds_predictions_back(tiny_store):
     np.testing.assert_allclose(got[:3], np.broadcast_to(last + 1, (3, 4, 8)), atol=1e-4)
     np.testing.assert_allclose(got[3:], np.broadcast_to(last + 2, (3, 4, 8)), atol=1e-4)
     assert fc["lead_time"].values[-1] == np.timedelta64(36, "h")
+
+
+def test_cpu_model_calls_are_capped_but_blocks_and_values_are_not(run_dir, tiny_store, monkeypatch):
+    """On the CPU the model sees at most CPU_MODEL_BATCH init times per call (activations stay in the cache);
+    the written blocks keep --batch-size and the values equal one whole-block call's."""
+    import geostp.forecast.predict as P
+
+    path, _ = tiny_store
+    store = open_store(path)
+    model = AddOne(AddOneConfig(in_shape=(2, 1, 4, 8), t_out=3))
+    pred = Predictor.from_model(model, store, variables=["t850"])
+    inits = resolve_inits(store, "2003-03-01T00/2003-03-02T12", pred, 3, 1)
+    assert len(inits) == 7
+    whole = predict(pred, store, inits, 3, progress=False, batch_size=7, model_batch=7)
+    assert model.batches == [7]
+    model.batches.clear()
+    monkeypatch.setattr(P, "CPU_MODEL_BATCH", 3)
+    blocks = list(P.predict_blocks(pred, store, inits, 3, progress=False, batch_size=5, device="cpu"))
+    assert [b.sizes["init_time"] for b in blocks] == [5, 2]
+    assert model.batches == [3, 2, 2]
+    np.testing.assert_array_equal(np.concatenate([b["t850"].values for b in blocks]), whole["t850"].values)
 
 
 def test_signature_mismatch_shows_both(run_dir, tiny_store):
