@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results"
-QUICK_MODELS = ("simvp", "simvpv2", "stlight", "convlstm", "swinlstm")
+QUICK_MODELS = ("simvp", "simvpv2", "stlight", "convlstm", "swinlstm", "s_hr_vqvae")
 GEOSTP = [sys.executable, "-m", "geostp.cli.main"]
 
 

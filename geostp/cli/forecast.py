@@ -43,8 +43,8 @@ from geostp.cli.options import storage_options_option, zarr_format_option
               help="Draw a map (forecast | truth | error) of the first init at the last lead next to the Zarr.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True,
-              help="Init times per written block (memory grows with it); on the CPU the model itself runs on 8 at a time, "
-                   "which keeps its activations in the cache.")
+              help="Init times per written block (memory grows with it); on the CPU the model itself runs on at most 8 at a time "
+                   "(S-HR-VQVAE: 128), which keeps its activations in the cache.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing --out (the old one is kept until the new one is complete).")
 @click.option("--append", is_flag=True,
               help="Add new init times to an existing --out (earlier ones kept bit for bit; ones present are skipped).")

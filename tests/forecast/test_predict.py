@@ -98,6 +98,27 @@ def test_cpu_model_calls_are_capped_but_blocks_and_values_are_not(run_dir, tiny_
     np.testing.assert_array_equal(np.concatenate([b["t850"].values for b in blocks]), whole["t850"].values)
 
 
+def test_a_model_sets_its_own_cpu_batch_through_wrappers(tiny_store):
+    """Sequential decoders (S-HR-VQVAE) ask for larger CPU calls; the hint is found inside the wrappers."""
+    from geostp.forecast.predict import CPU_MODEL_BATCH, cpu_model_batch
+    from geostp.models import create
+    from geostp.models.s_hr_vqvae import SHRVQVAE
+    from geostp.models.wrappers import Residual
+
+    path, _ = tiny_store
+    store = open_store(path)
+    inner = AddOne(AddOneConfig(in_shape=(2, 1, 4, 8), t_out=3))
+    inner.cpu_model_batch = 3
+    model = Residual(inner, (2, 1, 4, 8))
+    assert cpu_model_batch(model) == 3 and cpu_model_batch(AddOne(AddOneConfig(in_shape=(2, 1, 4, 8)))) == CPU_MODEL_BATCH
+    pred = Predictor.from_model(model, store, variables=["t850"], model_name="addone")
+    inits = resolve_inits(store, "2003-03-01T00/2003-03-02T12", pred, 3, 1)
+    predict(pred, store, inits, 3, progress=False, batch_size=7, device="cpu")
+    assert inner.batches == [3, 3, 1]
+    vq = create("s_hr_vqvae", preset="tiny", periodic_lon=True, pad_to_stride=True)
+    assert isinstance(vq.inner, SHRVQVAE) and cpu_model_batch(vq) == SHRVQVAE.cpu_model_batch > CPU_MODEL_BATCH
+
+
 def test_signature_mismatch_shows_both(run_dir, tiny_store):
     path, _ = tiny_store
     store = open_store(path)
