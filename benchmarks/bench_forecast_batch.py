@@ -14,20 +14,17 @@ Examples:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import time
-from pathlib import Path
 
 import torch
 
 from geostp.forecast.predict import Predictor
 from geostp.forecast.shipped import shipped_dir
-from geostp.io import atomic_write_text
 from geostp.models.rollout import rollout
+from tables import save_table
 
-RESULTS = Path(__file__).parent / "results"
 N_INITS = 722  # the test split's init times in the main job
 
 
@@ -72,11 +69,7 @@ def main() -> None:
         med = statistics.median(vals)
         rows.append({"threads": t, "batch": b, "inits_per_s": round(med, 1), "rounds": [round(v, 1) for v in vals]})
         lines.append(f"| {t} | {b} | {med:.1f} | {N_INITS / med:.1f} |")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    RESULTS.mkdir(exist_ok=True)
-    atomic_write_text(RESULTS / "bench_forecast_batch.md", text)
-    atomic_write_text(RESULTS / "bench_forecast_batch.json", json.dumps({"load_after": load, "rows": rows}, indent=1))
+    save_table("bench_forecast_batch", "\n".join(lines) + "\n", {"load_after": load, "rows": rows})
 
 
 if __name__ == "__main__":

@@ -14,21 +14,18 @@ Examples:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import time
-from pathlib import Path
 
 import torch
 
 from geostp.forecast.runs import quick_config
-from geostp.io import atomic_write_text
 from geostp.models import create
 from geostp.training.config import SpeedConfig
 from geostp.training.speed import optimizer_options, prepare_model
+from tables import save_table
 
-RESULTS = Path(__file__).parent / "results"
 RECIPE_MODELS = ("vip_mixer", "simvp", "simvpv2", "stlight", "convlstm", "swinlstm", "s_hr_vqvae")
 VARIANTS = {"eager": SpeedConfig(), "channels_last": SpeedConfig(channels_last=True),
             "fused": SpeedConfig(optimizer_impl="fused"),
@@ -88,11 +85,7 @@ def main() -> None:
         saved[m] = {v: [round(s, 4) for s in per[v]] for v in per}
         cells = " | ".join(f"{med[v]:.3f}" if v in med else "n/a" for v in VARIANTS)
         lines.append(f"| {m} | {cells} | {best} ({med['eager'] / med[best]:.2f}x) |")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    RESULTS.mkdir(exist_ok=True)
-    atomic_write_text(RESULTS / "bench_quick_speed.md", text)
-    atomic_write_text(RESULTS / "bench_quick_speed.json", json.dumps({"load_after": load, "seconds": saved}, indent=1))
+    save_table("bench_quick_speed", "\n".join(lines) + "\n", {"load_after": load, "seconds": saved})
 
 
 if __name__ == "__main__":
