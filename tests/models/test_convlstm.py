@@ -122,14 +122,3 @@ def test_residual_steps_feed_states_back():
         y = model(x)
     for k in range(model.config.t_out):
         assert torch.allclose(y[:, k], x[:, -1] + (k + 1), atol=1e-5)
-
-
-def test_residual_model_starts_at_persistence():
-    """With `residual=True` the read-out starts 100x smaller, so the untrained forecast is persistence to within a
-    few % of the frames' spread at every lead (random increments would compound over the closed loop)."""
-    model = create("convlstm", "tiny", residual=True).eval()
-    x = torch.randn(2, *model.config.in_shape)
-    with torch.no_grad():
-        gap = (model(x) - x[:, -1:]).abs().amax().item()
-        torch.manual_seed(0)
-        assert gap < 0.05 < (create("convlstm", "tiny").eval()(x) - x[:, -1:]).abs().amax().item()
