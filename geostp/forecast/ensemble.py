@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from geostp.errors import ConfigError
+from geostp.models.registry import core_model
 from geostp.registry import Registry
 
 
@@ -96,24 +97,15 @@ def sampled(x: torch.Tensor, spec: EnsembleSpec, periodic_lon: bool, offset: int
     return x.repeat_interleave(spec.members, 0)
 
 
-def _core(model: torch.nn.Module) -> torch.nn.Module:
-    """The registered model inside its wrappers."""
-    from geostp.models.wrappers import Wrapper
-
-    while isinstance(model, Wrapper):
-        model = model.inner
-    return model
-
-
 def can_sample(model: torch.nn.Module) -> bool:
     """Whether the model can draw its output instead of taking the most likely one (a `decoding` option)."""
-    return hasattr(getattr(_core(model), "config", None), "decoding")
+    return hasattr(getattr(core_model(model), "config", None), "decoding")
 
 
 @contextlib.contextmanager
 def sampling(model: torch.nn.Module, temperature: float) -> Iterator[None]:
     """Within the block, `model` (through its wrappers) samples its output at `temperature`; restored after."""
-    core = _core(model)
+    core = core_model(model)
     before = core.config
     core.config = dataclasses.replace(before, decoding="sample", temperature=float(temperature))
     try:

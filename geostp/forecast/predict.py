@@ -376,12 +376,12 @@ def predict_blocks(pred: Predictor, store: xr.Dataset, inits: np.ndarray, n_fram
 
 
 def cpu_model_batch(model: nn.Module) -> int:
-    """Init times per model call on the CPU: the model's own `cpu_model_batch` (looked up through the wrappers'
-    `inner`), else CPU_MODEL_BATCH. Sequential decoders (S-HR-VQVAE) set a large one: their per-position steps
-    cost the same for 8 samples as for 32."""
-    while hasattr(model, "inner"):
-        model = model.inner
-    return int(getattr(model, "cpu_model_batch", CPU_MODEL_BATCH))
+    """Init times per model call on the CPU: the model's own `cpu_model_batch` (looked up inside its wrappers),
+    else CPU_MODEL_BATCH. Sequential decoders (S-HR-VQVAE) set a large one: their per-position steps cost the
+    same for 8 samples as for 32."""
+    from geostp.models.registry import core_model
+
+    return int(getattr(core_model(model), "cpu_model_batch", CPU_MODEL_BATCH))
 
 
 def _inputs(arrays: list[Any], positions: np.ndarray, t_in: int, stride: int, norm: Normalizer,

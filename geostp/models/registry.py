@@ -131,6 +131,15 @@ def create(name: str, preset: str | None = None, **overrides: Any) -> nn.Module:
     return model
 
 
+def core_model(model: nn.Module) -> nn.Module:
+    """The registered model inside the wrappers `create` put around it (the model itself when unwrapped)."""
+    from geostp.models.wrappers import Wrapper
+
+    while isinstance(model, Wrapper):
+        model = model.inner
+    return model
+
+
 def _build(name: str, preset: str | None, overrides: dict[str, Any]) -> nn.Module:
     cfg = model_config(name, preset, **overrides)
     model = MODELS.get(name).build(cfg)

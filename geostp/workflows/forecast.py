@@ -64,7 +64,7 @@ class ForecastRequest:
     ensemble: str = "auto"  # auto: crps for a CRPS-trained run, sample for S-HR-VQVAE, perturb otherwise
     perturb_amplitude: float = 0.1  # perturb: noise std in train-split standard deviations
     temperature: float = 1.0  # sample: temperature of the model's own sampling (0 = greedy)
-    zarr_format: int | None = None  # of a new --out (None: the default, 2)
+    zarr_format: int | None = None  # of a new --out (None: the default, 3)
     init_chunk: int | None = None  # init times per Zarr chunk of a new --out (None: ~8 MB chunks)
 
 
