@@ -289,11 +289,16 @@ def _strip(da: xr.DataArray) -> xr.DataArray:
 
 
 def _finalize(mean: np.ndarray, metric_names: Sequence[str], registry: Registry[M.Metric], axis: int = -2) -> np.ndarray:
-    """Apply each metric's finalisation (sqrt for RMSE) along the metric axis (`axis`, counted from the end)."""
+    """Apply each metric's finalisation (sqrt for RMSE) along the metric axis (`axis`, counted from the end).
+
+    A widened bootstrap resample of a mean square can fall below 0 when few blocks are independent (13 monthly
+    inits in blocks of 5: a t quantile with 1 degree of freedom, 6.5x the normal one); a mean square is never
+    negative, so such a resample counts as 0 instead of turning the whole interval into NaN.
+    """
     out = np.moveaxis(mean.copy(), axis, -1)
     for k, name in enumerate(metric_names):
         if registry.get(name).root:
-            out[..., k] = np.sqrt(out[..., k])
+            out[..., k] = np.sqrt(np.maximum(out[..., k], 0.0))  # NaN stays NaN
     return np.moveaxis(out, -1, axis)
 
 

@@ -115,3 +115,24 @@ def test_video_frames_scored_on_the_unit_scale(tmp_path):
     expect = (((frames[t0] - frames[t0 + 1]) / 255.0) ** 2).sum()
     assert float(pt.sel(model="copy", metric="mse", region="frame").values[0, 0, 0]) == pytest.approx(expect, rel=1e-5)
     assert "[0, 1] scale" in pt.attrs["frame_scale"]
+
+
+def test_rmse_interval_of_a_short_persistent_series_is_finite():
+    """13 monthly inits in two regimes: the widened bootstrap (t quantile with 1 degree of freedom) takes some
+    resampled mean squares below 0. They count as 0, so the RMSE interval is finite and brackets the score
+    (it was [nan, nan] with a RuntimeWarning, as for OSTIA's monthly climatology at 1 month)."""
+    import warnings
+
+    mse = np.r_[np.full(7, 1.0), np.full(6, 0.01)]
+    pt = xr.DataArray(mse.reshape(1, 1, 1, 1, 13, 1),
+                      dims=("model", "variable", "metric", "region", "init_time", "lead_time"),
+                      coords={"model": ["m"], "variable": ["t850"], "metric": ["rmse"], "region": ["global"],
+                              "init_time": pd.date_range("2009-01-01", periods=13, freq="MS"),
+                              "lead_time": [np.timedelta64(30, "D")]},
+                      attrs={"family": "weather", "convention": "wb2", "pooled": 0})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        s = summarize(pt).squeeze()
+    value, lo, hi = (float(s[k]) for k in ("value", "ci_low", "ci_high"))
+    assert value == pytest.approx(np.sqrt(mse.mean()))
+    assert 0.0 <= lo < value < hi and np.isfinite(hi)
